@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# Shared settings for build.sh, up.sh and down.sh. Source it; do not run it.
+
+CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd)"
+
+# Built binaries: one directory per component and version.
+CLUSTER_BIN_ROOT="${CLUSTER_BIN_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/bin}"
+# Runtime state (pki, etcd data, logs, pid files, kubeconfig, audit log).
+CLUSTER_DIR="${CLUSTER_DIR:-$REPO_ROOT/.cache/cluster}"
+
+# Ports (all listeners bind 127.0.0.1 only).
+CLUSTER_HOST=127.0.0.1
+ETCD_PORT="${ETCD_PORT:-23790}"
+ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
+APISERVER_PORT="${APISERVER_PORT:-6443}"
+KCM_PORT="${KCM_PORT:-10357}"             # kube-controller-manager secure port (healthz/metrics)
+SCHEDULER_PORT="${SCHEDULER_PORT:-10359}" # kube-scheduler secure port
+KWOK_PORT="${KWOK_PORT:-10347}"           # kwok controller health/metrics
+
+# Components built by build.sh: <component> <module dir> <upstream module> <binaries...>
+cluster_components() { echo etcd kwok kubernetes; }
+component_module() {
+	case "$1" in
+	kubernetes) echo k8s.io/kubernetes ;;
+	etcd) echo go.etcd.io/etcd/server/v3 ;;
+	kwok) echo sigs.k8s.io/kwok ;;
+	*) return 1 ;;
+	esac
+}
+component_binaries() {
+	case "$1" in
+	kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+	etcd) echo etcd ;;
+	kwok) echo kwok kwokctl ;;
+	*) return 1 ;;
+	esac
+}
+component_packages() {
+	case "$1" in
+	kubernetes) echo k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ;;
+	etcd) echo go.etcd.io/etcd/server/v3 ;;
+	kwok) echo sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
+	*) return 1 ;;
+	esac
+}
+# Version of the upstream module, read from the wrapper's go.mod (no network).
+component_version() {
+	local mod
+	mod="$(component_module "$1")" || return 1
+	awk -v m="$mod" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' \
+		"$CLUSTER_SCRIPTS/$1/go.mod"
+}
+component_bin_dir() { echo "$CLUSTER_BIN_ROOT/$1-$(component_version "$1")"; }
+
+# Path of one binary, e.g. `cluster_bin kube-apiserver`.
+cluster_bin() {
+	local c b
+	for c in $(cluster_components); do
+		for b in $(component_binaries "$c"); do
+			if [ "$b" = "$1" ]; then
+				echo "$(component_bin_dir "$c")/$b"
+				return 0
+			fi
+		done
+	done
+	return 1
+}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+	log "ERROR: $*"
+	exit 1
+}

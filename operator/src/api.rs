@@ -1,0 +1,594 @@
+//! The `ServerlessApp` API (v1alpha1): spec, status and the validation rules the CRD carries.
+//!
+//! Every rule a bad manifest could slip past lives here as OpenAPI (types, ranges, patterns) or as
+//! CEL `x-kubernetes-validations`, so the API server rejects it at `kubectl apply` time. Each CEL
+//! message names the field it is about.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::autoscaling::v2::HPAScalingRules;
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvFromSource, EnvVar, LocalObjectReference, PodSecurityContext, Probe,
+    ResourceRequirements, SecurityContext, Toleration, TopologySpreadConstraint,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The API group this project owns. Everything else derives from it.
+pub const GROUP: &str = "serverless-operator.dev";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of a ServerlessApp.
+pub const API_VERSION: &str = "serverless-operator.dev/v1alpha1";
+/// The kind.
+pub const KIND: &str = "ServerlessApp";
+
+/// A serverless application: one always-on master and any number of worker pools that may scale
+/// to zero. The operator expands it into Deployments, Services, HorizontalPodAutoscalers and KEDA
+/// scalers; it never proxies traffic.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "serverless-operator.dev",
+    version = "v1alpha1",
+    kind = "ServerlessApp",
+    plural = "serverlessapps",
+    shortname = "sapp",
+    category = "serverless",
+    category = "all",
+    namespaced,
+    status = "ServerlessAppStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Master","type":"string","description":"Master replicas ready/desired","jsonPath":".status.master"}"#,
+    printcolumn = r#"{"name":"Workers","type":"string","description":"Worker pools ready/total","jsonPath":".status.workers"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","description":"In-cluster URL of the master","jsonPath":".status.url"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63").message("metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, at most 63 characters): it names the app's Services"),
+    validation = Rule::new("!has(self.spec.workers) || self.spec.workers.all(w, size(self.metadata.name) + size(w.name) <= 62)").message("metadata.name and spec.workers[].name are too long together: a worker's objects are named <app>-<worker>, which must fit in 63 characters"),
+)]
+#[x_kube(
+    validation = Rule::new("has(self.image) || (has(self.master.image) && (!has(self.workers) || self.workers.all(w, has(w.image))))").message("spec.image is required unless spec.master.image and every spec.workers[].image are set"),
+    validation = Rule::new("!has(self.workers) || self.workers.all(w, self.workers.exists_one(x, x.name == w.name))").message("spec.workers[].name must be unique"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerlessAppSpec {
+    /// Container image every component runs unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+    /// Environment variables for every component; a component's own `env` wins by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Sources of environment variables for every component.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+    /// Pull secrets for every component.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// ServiceAccount every component runs as unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Labels added to every pod (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+    /// Annotations added to every pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Pod security context, merged field by field over the restricted defaults
+    /// (runAsNonRoot, seccomp RuntimeDefault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security_context: Option<PodSecurityContext>,
+    /// Container security context, merged field by field over the restricted defaults
+    /// (no privilege escalation, all capabilities dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+    /// The always-on entry point of the app.
+    pub master: MasterSpec,
+    /// Worker pools: functions that scale on events or HTTP requests, possibly to zero.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub workers: Vec<WorkerSpec>,
+}
+
+/// Settings every component has, master and worker alike.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.name == p.name))").message("ports[].name must be unique"),
+    validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.port == p.port))").message("ports[].port must be unique"),
+    validation = Rule::new("!has(self.autoscaling) || self.replicas.max > self.replicas.min").message("autoscaling needs replicas.max above replicas.min: with min == max the replica count is fixed"),
+    validation = Rule::new("!has(self.autoscaling) || !has(self.autoscaling.cpuUtilization) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("autoscaling.cpuUtilization needs resources.requests.cpu: utilization is a percentage of the request"),
+    validation = Rule::new("!has(self.autoscaling) || !has(self.autoscaling.memoryUtilization) || (has(self.resources) && has(self.resources.requests) && 'memory' in self.resources.requests)").message("autoscaling.memoryUtilization needs resources.requests.memory: utilization is a percentage of the request"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentSpec {
+    /// Image override for this component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+    /// Entrypoint override.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Arguments to the entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables; they override the app's by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Extra sources of environment variables, after the app's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+    /// ServiceAccount override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Extra pod labels for this component.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+    /// Extra pod annotations for this component.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Named ports the container listens on; each is published by the component's Service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub ports: Vec<PortSpec>,
+    /// CPU and memory requests and limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Readiness probe of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    /// Liveness probe of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    /// Startup probe of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    /// Replica bounds. With min == max the component has a fixed size.
+    pub replicas: Replicas,
+    /// Resource-metric targets for the autoscaler (CPU and/or memory utilization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// How fast the autoscaler may remove replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<HPAScalingRules>,
+    /// Where the pods run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// Container security context for this component, merged over the app's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+}
+
+/// The master: the app's always-on entry point.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("self.replicas.min >= 1").message("master.replicas.min must be at least 1: the master is always on"),
+    validation = Rule::new("has(self.ports) && size(self.ports) >= 1").message("master.ports must list at least one port: the master is the app's entry point"),
+    validation = Rule::new("!has(self.expose) || !has(self.expose.ingress) || !has(self.expose.ingress.port) || self.ports.exists(p, p.name == self.expose.ingress.port)").message("master.expose.ingress.port must name one of master.ports"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MasterSpec {
+    #[serde(flatten)]
+    pub component: ComponentSpec,
+    /// Exposure beyond the in-cluster ClusterIP Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose: Option<Expose>,
+}
+
+/// A worker pool: a function with its own Deployment, scaled by KEDA.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("self.replicas.min > 0 || (has(self.triggers) && size(self.triggers) > 0) || has(self.http)").message("workers[].replicas.min is 0 but the worker has no triggers and no http trigger: nothing would ever scale it up"),
+    validation = Rule::new("!has(self.http) || self.replicas.min == 0").message("workers[].http is only for scale-from-zero workers: set replicas.min to 0, or use triggers"),
+    validation = Rule::new("!has(self.http) || !has(self.triggers) || size(self.triggers) == 0").message("workers[].http and workers[].triggers are exclusive: KEDA allows one scaler per Deployment"),
+    validation = Rule::new("!has(self.http) || (has(self.ports) && size(self.ports) > 0)").message("workers[].http needs at least one entry in workers[].ports to route requests to"),
+    validation = Rule::new("!has(self.http) || !has(self.http.port) || (has(self.ports) && self.ports.exists(p, p.name == self.http.port))").message("workers[].http.port must name one of workers[].ports"),
+    validation = Rule::new("!has(self.http) || !has(self.autoscaling)").message("workers[].autoscaling cannot be combined with workers[].http: the HTTP add-on scales on requests only"),
+    validation = Rule::new("!has(self.fallback) || (has(self.triggers) && size(self.triggers) > 0)").message("workers[].fallback needs triggers: it is the replica count KEDA keeps when a trigger fails"),
+    validation = Rule::new("!has(self.fallback) || self.fallback.replicas <= self.replicas.max").message("workers[].fallback.replicas must not exceed replicas.max"),
+    validation = Rule::new("!has(self.idleReplicas) || ((has(self.triggers) && size(self.triggers) > 0) && self.idleReplicas < self.replicas.min)").message("workers[].idleReplicas needs triggers and must be below replicas.min"),
+    validation = Rule::new("!has(self.pollingIntervalSeconds) || !has(self.http)").message("workers[].pollingIntervalSeconds applies to triggers only; the HTTP add-on does not poll"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerSpec {
+    /// Name of the pool; its objects are named `<app>-<name>`.
+    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    #[serde(flatten)]
+    pub component: ComponentSpec,
+    /// KEDA triggers, passed to a ScaledObject unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub triggers: Vec<Trigger>,
+    /// Scale from zero on HTTP requests through the KEDA HTTP add-on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTrigger>,
+    /// How often KEDA polls the triggers (KEDA's default: 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub polling_interval_seconds: Option<i32>,
+    /// How long the worker stays up after the last activity before going to zero
+    /// (KEDA's default: 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub cooldown_seconds: Option<i32>,
+    /// Replicas while no trigger is active, below replicas.min (KEDA's idleReplicaCount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub idle_replicas: Option<i32>,
+    /// Replicas KEDA keeps when a trigger keeps failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+}
+
+/// Replica bounds.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("self.min <= self.max").message("replicas.min must not exceed replicas.max"),
+    validation = Rule::new("self.max >= 1").message("replicas.max must be at least 1"),
+)]
+pub struct Replicas {
+    /// Fewest replicas; 0 lets a worker scale to zero.
+    #[schemars(range(min = 0, max = 10000))]
+    pub min: i32,
+    /// Most replicas.
+    #[schemars(range(min = 0, max = 10000))]
+    pub max: i32,
+}
+
+/// A container port.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortSpec {
+    /// IANA service name of the port, e.g. `http` or `grpc`.
+    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    /// Port number the container listens on, also used by the Service.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// Application protocol; sets the Service port's `appProtocol`.
+    #[serde(default)]
+    pub protocol: PortProtocol,
+}
+
+/// What speaks on a port.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PortProtocol {
+    #[default]
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "GRPC")]
+    Grpc,
+    #[serde(rename = "TCP")]
+    Tcp,
+}
+
+/// Resource-metric targets for the HorizontalPodAutoscaler (or KEDA's cpu/memory triggers).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.cpuUtilization) || has(self.memoryUtilization)").message("autoscaling needs cpuUtilization or memoryUtilization"))]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscaling {
+    /// Target average CPU utilization, in percent of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub cpu_utilization: Option<i32>,
+    /// Target average memory utilization, in percent of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub memory_utilization: Option<i32>,
+}
+
+/// Where a component's pods are scheduled.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+}
+
+/// How the master is reached from outside the cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.serviceAnnotations) || has(self.serviceType)").message("expose.serviceAnnotations needs expose.serviceType"))]
+#[serde(rename_all = "camelCase")]
+pub struct Expose {
+    /// Service type of the master's Service (default ClusterIP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<ServiceType>,
+    /// Annotations for the master's Service, e.g. for a cloud load balancer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_annotations: BTreeMap<String, String>,
+    /// An Ingress in front of the master's Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+}
+
+/// Type of the master's Service.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceType {
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+/// An Ingress for the master.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// Host name, e.g. `shop.example.com`.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"))]
+    pub host: String,
+    /// Path prefix (default `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^/"))]
+    pub path: Option<String>,
+    /// Name of the master port to route to (default: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// IngressClass to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// Secret holding the TLS certificate for `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_secret_name: Option<String>,
+    /// Annotations for the Ingress.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A KEDA trigger, passed to the ScaledObject unchanged.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    /// KEDA scaler type, e.g. `rabbitmq`, `kafka`, `cron`, `prometheus`, `metrics-api`.
+    #[schemars(length(min = 1, max = 63))]
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Optional trigger name (KEDA uses it in metric names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Scaler-specific settings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// Reference to a KEDA TriggerAuthentication or ClusterTriggerAuthentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_ref: Option<AuthenticationRef>,
+    /// `AverageValue` (default), `Value` or `Utilization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_type: Option<MetricType>,
+    /// Serve the HPA from KEDA's metric cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_cached_metrics: Option<bool>,
+}
+
+/// KEDA metric types.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricType {
+    AverageValue,
+    Value,
+    Utilization,
+}
+
+/// Reference to a KEDA (Cluster)TriggerAuthentication.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct AuthenticationRef {
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// `TriggerAuthentication` (default) or `ClusterTriggerAuthentication`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AuthenticationKind>,
+}
+
+/// Kinds of KEDA authentication objects.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthenticationKind {
+    TriggerAuthentication,
+    ClusterTriggerAuthentication,
+}
+
+/// Scale from zero on HTTP requests (KEDA HTTP add-on).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("(has(self.hosts) && size(self.hosts) > 0) || (has(self.pathPrefixes) && size(self.pathPrefixes) > 0)").message("http needs hosts or pathPrefixes to route requests"),
+    validation = Rule::new("!(has(self.targetConcurrency) && has(self.requestRate))").message("http.targetConcurrency and http.requestRate are exclusive"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpTrigger {
+    /// Host names routed to the worker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub hosts: Vec<String>,
+    /// Path prefixes routed to the worker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub path_prefixes: Vec<String>,
+    /// Name of the worker port to route to (default: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// Target in-flight requests per replica (default 100 when no requestRate is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub target_concurrency: Option<i32>,
+    /// Target request rate per replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_rate: Option<RequestRate>,
+}
+
+/// Request-rate target for the HTTP add-on.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRate {
+    /// Requests per second per replica.
+    #[schemars(range(min = 1))]
+    pub target_value: i32,
+    /// Averaging window, e.g. `1m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub window: Option<String>,
+    /// Bucket size within the window, e.g. `1s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub granularity: Option<String>,
+}
+
+/// KEDA fallback.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Fallback {
+    /// Consecutive failures before the fallback applies.
+    #[schemars(range(min = 1))]
+    pub failure_threshold: i32,
+    /// Replicas to keep meanwhile.
+    #[schemars(range(min = 0))]
+    pub replicas: i32,
+}
+
+/// What the operator observed, and the effective values it used.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerlessAppStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// kstatus conditions: Ready, Reconciling, Stalled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Master replicas, ready/desired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Worker pools, ready/total (a pool scaled to zero is ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<String>,
+    /// In-cluster URL of the master's first port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// One entry per component.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub components: Vec<ComponentStatus>,
+}
+
+/// Observed state of one component.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentStatus {
+    /// `master` or the worker's name.
+    pub name: String,
+    /// What scales it.
+    pub scaler: Scaler,
+    /// Effective replica bounds.
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    /// Replicas the Deployment asks for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i32>,
+    /// Ready replicas.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Summary: Ready, ScaledToZero, Progressing, ScalerMissing.
+    pub state: ComponentState,
+    /// KEDA's view: whether a trigger is active (None when KEDA has not reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaler_active: Option<bool>,
+    /// Why the component is not ready, if it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Which object scales a component.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scaler {
+    /// min == max: the Deployment carries `replicas`.
+    #[default]
+    Fixed,
+    /// An autoscaling/v2 HorizontalPodAutoscaler on CPU/memory.
+    HorizontalPodAutoscaler,
+    /// A KEDA ScaledObject.
+    ScaledObject,
+    /// A KEDA HTTP add-on HTTPScaledObject.
+    HTTPScaledObject,
+}
+
+/// Summary state of one component.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ComponentState {
+    /// All desired replicas are available.
+    Ready,
+    /// Scaled to zero by its scaler: healthy and idle.
+    ScaledToZero,
+    /// Rolling out or scaling up.
+    #[default]
+    Progressing,
+    /// Its scaler's CRD is not installed in the cluster.
+    ScalerMissing,
+}
+
+impl ServerlessApp {
+    /// The component specs in order: master first, then the workers as declared.
+    pub fn components(&self) -> impl Iterator<Item = ComponentRef<'_>> {
+        std::iter::once(ComponentRef::Master(&self.spec.master))
+            .chain(self.spec.workers.iter().map(ComponentRef::Worker))
+    }
+}
+
+/// A borrowed component with its role.
+#[derive(Clone, Copy, Debug)]
+pub enum ComponentRef<'a> {
+    Master(&'a MasterSpec),
+    Worker(&'a WorkerSpec),
+}
+
+/// The name used in status and in the `component` label for the master.
+pub const MASTER: &str = "master";
+
+impl<'a> ComponentRef<'a> {
+    pub fn spec(&self) -> &'a ComponentSpec {
+        match self {
+            ComponentRef::Master(m) => &m.component,
+            ComponentRef::Worker(w) => &w.component,
+        }
+    }
+
+    /// `master` or the worker's name.
+    pub fn name(&self) -> &'a str {
+        match self {
+            ComponentRef::Master(_) => MASTER,
+            ComponentRef::Worker(w) => &w.name,
+        }
+    }
+
+    /// Name of the component's Deployment, Service and scaler.
+    pub fn object_name(&self, app: &str) -> String {
+        match self {
+            ComponentRef::Master(_) => app.to_string(),
+            ComponentRef::Worker(w) => format!("{app}-{}", w.name),
+        }
+    }
+
+    pub fn worker(&self) -> Option<&'a WorkerSpec> {
+        match self {
+            ComponentRef::Master(_) => None,
+            ComponentRef::Worker(w) => Some(w),
+        }
+    }
+
+    /// Which object scales this component. The single place that decides it.
+    pub fn scaler(&self) -> Scaler {
+        let replicas = &self.spec().replicas;
+        match self.worker() {
+            Some(w) if w.http.is_some() => Scaler::HTTPScaledObject,
+            Some(w) if !w.triggers.is_empty() => Scaler::ScaledObject,
+            _ if replicas.min == replicas.max => Scaler::Fixed,
+            _ => Scaler::HorizontalPodAutoscaler,
+        }
+    }
+}

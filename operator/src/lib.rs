@@ -1,0 +1,18 @@
+//! serverless-operator: turns `ServerlessApp` objects into Deployments, Services,
+//! HorizontalPodAutoscalers and KEDA scalers.
+//!
+//! Pure parts first: [`api`] (the CRD), [`children`] (desired objects), [`status`] (what to
+//! report), [`diff`] (does the cluster already match). [`reconciler`] is the only module that
+//! talks to the API server; [`render`] is the offline path over the same builders.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod children;
+pub mod crd;
+pub mod error;
+pub mod labels;
+pub mod render;
+pub mod validate;
+
+pub use api::{ServerlessApp, ServerlessAppSpec, ServerlessAppStatus};
+pub use error::{Error, Result};
