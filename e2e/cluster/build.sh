@@ -72,12 +72,13 @@ build_component() {
 		echo "pkgs=$(component_packages "$c")"
 		echo "toolchain=$toolchain go=$(GOTOOLCHAIN=${toolchain:-$(go env GOTOOLCHAIN)} go env GOVERSION) goos=$(go env GOOS)/$(go env GOARCH)"
 		echo "ldflags=$(ldflags_for "$c")"
+		echo "files=$(component_files "$c")"
 	)"
 	stamp="$(sha256sum <<<"$stamp" | cut -c1-16)"
 
 	need=0
 	[ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] || need=1
-	for b in $(component_binaries "$c"); do [ -x "$dir/$b" ] || need=1; done
+	for b in $(component_binaries "$c") $(component_files "$c"); do [ -e "$dir/$b" ] || need=1; done
 	if [ "$need" = 0 ]; then
 		log "$c $v: up to date in $dir"
 		return 0
@@ -96,11 +97,22 @@ build_component() {
 		[ "$(wc -w <<<"$(component_packages "$c")")" = 1 ] && out="$tmp/$(component_binaries "$c")"
 		# shellcheck disable=SC2046
 		nice -n 10 go build -p "$BUILD_JOBS" -trimpath -ldflags "$(ldflags_for "$c")" -o "$out" $(component_packages "$c")
+		if [ "$c" = kwok ]; then
+			# kwok's controller needs Stage objects; use the same defaults kwokctl embeds
+			# (node-initialize, node-heartbeat-with-lease, pod-ready/complete/delete).
+			local moddir f
+			moddir="$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+			for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+				pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+				echo "---"
+				cat "$moddir/kustomize/stage/$f"
+			done >"$tmp/stages.yaml"
+		fi
 	) || {
 		rm -rf "$tmp"
 		die "$c build failed"
 	}
-	for b in $(component_binaries "$c"); do [ -x "$tmp/$b" ] || die "$c: $b missing after build"; done
+	for b in $(component_binaries "$c") $(component_files "$c"); do [ -e "$tmp/$b" ] || die "$c: $b missing after build"; done
 	echo "$stamp" >"$tmp/.stamp"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"

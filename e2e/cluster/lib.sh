@@ -9,14 +9,31 @@ CLUSTER_BIN_ROOT="${CLUSTER_BIN_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless
 # Runtime state (pki, etcd data, logs, pid files, kubeconfig, audit log).
 CLUSTER_DIR="${CLUSTER_DIR:-$REPO_ROOT/.cache/cluster}"
 
-# Ports (all listeners bind 127.0.0.1 only).
+# Ports (all listeners bind 127.0.0.1 only). Defaults; an env var of the same name overrides.
+# up.sh records the ports in use in $CLUSTER_DIR/ports.env on first start and reuses them.
 CLUSTER_HOST=127.0.0.1
-ETCD_PORT="${ETCD_PORT:-23790}"
-ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
-APISERVER_PORT="${APISERVER_PORT:-6443}"
-KCM_PORT="${KCM_PORT:-10357}"             # kube-controller-manager secure port (healthz/metrics)
-SCHEDULER_PORT="${SCHEDULER_PORT:-10359}" # kube-scheduler secure port
-KWOK_PORT="${KWOK_PORT:-10347}"           # kwok controller health/metrics
+CLUSTER_PORT_VARS="ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT"
+default_port() {
+	case "$1" in
+	ETCD_PORT) echo 23790 ;;
+	ETCD_PEER_PORT) echo 23800 ;;
+	APISERVER_PORT) echo 6443 ;;
+	KCM_PORT) echo 10357 ;;       # kube-controller-manager secure port (healthz/metrics)
+	SCHEDULER_PORT) echo 10359 ;; # kube-scheduler secure port
+	KWOK_PORT) echo 10347 ;;      # kwok controller server (healthz/metrics)
+	esac
+}
+# Set every *_PORT: explicit env > $CLUSTER_DIR/ports.env > default.
+load_ports() {
+	local v val
+	for v in $CLUSTER_PORT_VARS; do
+		val="${!v:-}"
+		if [ -z "$val" ] && [ -f "$CLUSTER_DIR/ports.env" ]; then
+			val="$(sed -n "s/^$v=//p" "$CLUSTER_DIR/ports.env")"
+		fi
+		printf -v "$v" '%s' "${val:-$(default_port "$v")}"
+	done
+}
 
 # Components built by build.sh: <component> <module dir> <upstream module> <binaries...>
 cluster_components() { echo etcd kwok kubernetes; }
@@ -34,6 +51,13 @@ component_binaries() {
 	etcd) echo etcd ;;
 	kwok) echo kwok kwokctl ;;
 	*) return 1 ;;
+	esac
+}
+# Data files build.sh writes next to the binaries.
+component_files() {
+	case "$1" in
+	kwok) echo stages.yaml ;;
+	*) echo ;;
 	esac
 }
 component_packages() {

@@ -8,10 +8,14 @@
 
 pub mod api;
 pub mod children;
+pub mod controller;
 pub mod crd;
+pub mod diff;
 pub mod error;
 pub mod labels;
+pub mod reconciler;
 pub mod render;
+pub mod status;
 pub mod validate;
 
 pub use api::{ServerlessApp, ServerlessAppSpec, ServerlessAppStatus};

@@ -1,7 +1,142 @@
-fn main() {
-    let input = std::fs::read_to_string(std::env::args().nth(1).unwrap()).unwrap();
-    match serverless_operator::render::render(&input) {
-        Ok(s) => print!("{s}"),
-        Err(e) => { eprintln!("error: {e}"); std::process::exit(1) }
+//! The `serverless-operator` binary: the controller, and the offline tools around it.
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serverless_operator::controller::{self, Options};
+use serverless_operator::reconciler::Settings;
+use serverless_operator::{crd, render};
+
+/// Turns ServerlessApp objects into Deployments, Services, HorizontalPodAutoscalers and KEDA
+/// scalers. Run it in a cluster with `run`; preview what it would create with `render`.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller against the cluster of the current kubeconfig (or in-cluster config).
+    Run(RunArgs),
+    /// Print the ServerlessApp CustomResourceDefinition as YAML.
+    Crd,
+    /// Print every object the ServerlessApps in a file would own, as multi-document YAML, without
+    /// a cluster. Invalid apps get the error the API server would give, and a non-zero exit.
+    Render {
+        /// File with one or more ServerlessApps (other kinds are skipped); `-` reads stdin.
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Apps reconciled at once.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
+    concurrency: u16,
+    /// Seconds between reconciles of an app when nothing changes (each is a no-op then).
+    #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
+    resync_seconds: u64,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => {
+            print!("{}", crd::crd_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("serverless-operator {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Render { file } => render_file(&file),
+        Command::Run(args) => run(args),
+    }
+}
+
+fn render_file(file: &PathBuf) -> ExitCode {
+    let input = if file.as_os_str() == "-" {
+        let mut buf = String::new();
+        std::io::stdin().read_to_string(&mut buf).map(|_| buf)
+    } else {
+        std::fs::read_to_string(file)
+    };
+    let input = match input {
+        Ok(input) => input,
+        Err(err) => {
+            eprintln!("error: reading {}: {err}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match render::render(&input) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let client = match kube::Client::try_default().await {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot build a Kubernetes client");
+                return ExitCode::FAILURE;
+            }
+        };
+        let options = Options {
+            namespace: args.namespace,
+            concurrency: args.concurrency,
+            settings: Settings {
+                resync: Duration::from_secs(args.resync_seconds),
+                ..Settings::default()
+            },
+        };
+        controller::run(client, options).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }

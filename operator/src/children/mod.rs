@@ -98,7 +98,8 @@ impl Child {
         }
     }
 
-    /// The object as JSON, with `apiVersion` and `kind`: the body of a server-side apply.
+    /// The object as JSON, with `apiVersion`, `kind` and the desired-state hash: the body of a
+    /// server-side apply.
     pub fn to_json(&self) -> Result<serde_json::Value> {
         fn typed<K: Resource<DynamicType = ()> + Serialize>(
             obj: &K,
@@ -113,6 +114,7 @@ impl Child {
                 map.insert("apiVersion".into(), K::api_version(&()).into());
                 map.insert("kind".into(), K::kind(&()).into());
             }
+            crate::diff::stamp_hash(&mut value);
             Ok(value)
         }
         let kind = self.kind();

@@ -1,0 +1,493 @@
+//! The reconciler: the only module that writes to the API server.
+//!
+//! For each app it computes the desired children (pure), compares them with the cached cluster
+//! state, applies only what differs (server-side apply, one field manager), deletes children no
+//! longer desired, and writes status only when it changed. A resync of an app that already
+//! matches sends no request at all.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PartialObjectMeta, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tracing::{debug, info, warn};
+
+use crate::api::{API_VERSION, KIND, ServerlessApp};
+use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
+use crate::children::{self, Child, ChildKind, HTTPScaledObject, ScaledObject};
+use crate::diff;
+use crate::error::{Error, Result};
+use crate::labels::{APP_LABEL, FIELD_MANAGER};
+use crate::status::{self, Observed, Stall};
+
+/// Read-only caches of everything the operator owns, fed by watches. Reconciles read these
+/// instead of the API server.
+#[derive(Clone)]
+pub struct Stores {
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+    pub horizontal_pod_autoscalers: Store<HorizontalPodAutoscaler>,
+    pub scaled_objects: Store<ScaledObject>,
+    pub http_scaled_objects: Store<HTTPScaledObject>,
+    pub ingresses: Store<Ingress>,
+    /// Metadata of CRDs, to know whether KEDA is installed.
+    pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
+}
+
+/// Runs `$body` with `$store` bound to the store of `$kind` and `$T` to its Rust type.
+macro_rules! with_kind {
+    ($kind:expr, $stores:expr, |$store:ident, $T:ident| $body:expr) => {
+        match $kind {
+            ChildKind::Deployment => {
+                type $T = Deployment;
+                let $store = &$stores.deployments;
+                $body
+            }
+            ChildKind::Service => {
+                type $T = Service;
+                let $store = &$stores.services;
+                $body
+            }
+            ChildKind::HorizontalPodAutoscaler => {
+                type $T = HorizontalPodAutoscaler;
+                let $store = &$stores.horizontal_pod_autoscalers;
+                $body
+            }
+            ChildKind::ScaledObject => {
+                type $T = ScaledObject;
+                let $store = &$stores.scaled_objects;
+                $body
+            }
+            ChildKind::HTTPScaledObject => {
+                type $T = HTTPScaledObject;
+                let $store = &$stores.http_scaled_objects;
+                $body
+            }
+            ChildKind::Ingress => {
+                type $T = Ingress;
+                let $store = &$stores.ingresses;
+                $body
+            }
+        }
+    };
+}
+
+/// A cached child as the diff needs it.
+struct ObservedChild {
+    json: Value,
+    controller_uid: Option<String>,
+    controller: Option<String>,
+}
+
+impl Stores {
+    /// Wait (bounded) until the caches hold a full list, so the first reconciles after a start do
+    /// not re-apply objects only because the cache was still empty. KEDA caches count only once
+    /// their CRD exists.
+    pub async fn wait_until_ready(&self, timeout: Duration) -> bool {
+        let all = async {
+            let _ = self.crds.wait_until_ready().await;
+            let _ = self.deployments.wait_until_ready().await;
+            let _ = self.services.wait_until_ready().await;
+            let _ = self.horizontal_pod_autoscalers.wait_until_ready().await;
+            let _ = self.ingresses.wait_until_ready().await;
+            if self.has_crd(SCALED_OBJECT_CRD) {
+                let _ = self.scaled_objects.wait_until_ready().await;
+            }
+            if self.has_crd(HTTP_SCALED_OBJECT_CRD) {
+                let _ = self.http_scaled_objects.wait_until_ready().await;
+            }
+        };
+        tokio::time::timeout(timeout, all).await.is_ok()
+    }
+
+    /// Whether the cluster serves the CRD named `crd`.
+    pub fn has_crd(&self, crd: &str) -> bool {
+        self.crds.get(&ObjectRef::new(crd)).is_some()
+    }
+
+    fn lookup(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
+        with_kind!(kind, self, |store, T| {
+            let obj = store.get(&ObjectRef::<T>::new(name).within(ns))?;
+            let controller = obj.owner_references().iter().find(|r| r.controller == Some(true));
+            Some(ObservedChild {
+                json: serde_json::to_value(&*obj).ok()?,
+                controller_uid: controller.map(|r| r.uid.clone()),
+                controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
+            })
+        })
+    }
+
+    /// Names and uids of the children of `kind` that the app with `uid` controls in `ns`.
+    fn owned(&self, kind: ChildKind, ns: &str, app: &str, uid: &str) -> Vec<(String, String)> {
+        with_kind!(kind, self, |store, T| {
+            store
+                .state_filter(|o: &T| {
+                    o.namespace().as_deref() == Some(ns)
+                        && o.labels().get(APP_LABEL).map(String::as_str) == Some(app)
+                        && o
+                            .owner_references()
+                            .iter()
+                            .any(|r| r.controller == Some(true) && r.uid == uid)
+                })
+                .iter()
+                .map(|o| (o.name_any(), o.uid().unwrap_or_default()))
+                .collect()
+        })
+    }
+}
+
+/// Longest the first reconciles wait for the caches to fill.
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tunables of the reconciler.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often an app is reconciled with no event (a no-op when nothing changed).
+    pub resync: Duration,
+    /// First retry delay after an error; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            resync: Duration::from_secs(300),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Shared state of all reconciles.
+pub struct Context {
+    pub client: Client,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    /// Consecutive failures per app, for exponential backoff.
+    failures: Mutex<HashMap<ObjectRef<ServerlessApp>, u32>>,
+    /// Set once the caches were seen full.
+    caches_ready: AtomicBool,
+}
+
+impl Context {
+    pub fn new(client: Client, stores: Stores, recorder: Recorder, settings: Settings) -> Self {
+        Context {
+            client,
+            stores,
+            recorder,
+            settings,
+            failures: Mutex::default(),
+            caches_ready: AtomicBool::new(false),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<ServerlessApp>, u32>> {
+        // A panic while holding this lock leaves plain counters behind; they are still usable.
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Bring one app's children and status in line with its spec.
+pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = app.namespace().ok_or(Error::MissingNamespace)?;
+    let name = app.name_any();
+    if app.metadata.deletion_timestamp.is_some() {
+        // Garbage collection removes the children through their owner references.
+        return Ok(Action::await_change());
+    }
+    let uid = app.uid().unwrap_or_default();
+    if !ctx.caches_ready.load(Ordering::Relaxed) {
+        let ready = ctx.stores.wait_until_ready(CACHE_SYNC_TIMEOUT).await;
+        if !ready {
+            warn!("caches not synced after {CACHE_SYNC_TIMEOUT:?}; reconciling anyway");
+        }
+        ctx.caches_ready.store(true, Ordering::Relaxed);
+    }
+
+    let desired = match children::desired(&app) {
+        Ok(desired) => desired,
+        Err(err) => {
+            let stall = Stall {
+                reason: err.category().into(),
+                message: err.to_string(),
+            };
+            let observed = Observed {
+                stall: Some(stall),
+                ..Observed::default()
+            };
+            write_status(&app, &ctx, &observed).await?;
+            return Err(err);
+        }
+    };
+
+    let missing_crds: Vec<&'static str> = desired
+        .iter()
+        .filter_map(|c| c.kind().required_crd())
+        .filter(|crd| !ctx.stores.has_crd(crd))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let kind_available = |kind: ChildKind| kind.required_crd().is_none_or(|crd| ctx.stores.has_crd(crd));
+
+    // Delete first, so a component switching scalers never has two autoscalers at once.
+    let wanted: BTreeSet<(ChildKind, String)> = desired.iter().map(|c| (c.kind(), c.name())).collect();
+    let mut deleted = Vec::new();
+    let mut failure: Option<Error> = None;
+    for kind in ChildKind::ALL.into_iter().filter(|k| kind_available(*k)) {
+        for (child, child_uid) in ctx.stores.owned(kind, &ns, &name, &uid) {
+            if wanted.contains(&(kind, child.clone())) {
+                continue;
+            }
+            match delete(&ctx, kind, &ns, &child, child_uid).await {
+                Ok(()) => deleted.push(format!("{} {child}", kind.as_str())),
+                Err(err) => {
+                    warn!(%ns, app = %name, error = %err, "prune failed");
+                    failure.get_or_insert(err);
+                }
+            }
+        }
+    }
+
+    let mut applied = Vec::new();
+    for child in desired.iter().filter(|c| kind_available(c.kind())) {
+        match apply_if_changed(&ctx, &app, &ns, &uid, child).await {
+            Ok(true) => applied.push(format!("{} {}", child.kind().as_str(), child.name())),
+            Ok(false) => {}
+            Err(err) => {
+                warn!(%ns, app = %name, error = %err, "apply failed");
+                failure.get_or_insert(err);
+            }
+        }
+    }
+
+    if !applied.is_empty() {
+        info!(%ns, app = %name, objects = %applied.join(", "), "applied");
+        publish(&ctx, &app, EventType::Normal, "Applied", "Apply", applied.join(", ")).await;
+    }
+    if !deleted.is_empty() {
+        info!(%ns, app = %name, objects = %deleted.join(", "), "deleted");
+        publish(&ctx, &app, EventType::Normal, "Deleted", "Prune", deleted.join(", ")).await;
+    }
+
+    // A refusal by the API server is reported as Stalled; a transient failure is only retried.
+    let stall = failure.as_ref().filter(|e| e.is_permanent()).map(|e| Stall {
+        reason: e.category().into(),
+        message: e.to_string(),
+    });
+    let deployments: Vec<_> = desired
+        .iter()
+        .filter(|c| c.kind() == ChildKind::Deployment)
+        .filter_map(|c| {
+            ctx.stores
+                .deployments
+                .get(&ObjectRef::new(&c.name()).within(&ns))
+                .map(|d| (c.name(), d))
+        })
+        .collect();
+    let scaled_objects: Vec<_> = desired
+        .iter()
+        .filter(|c| c.kind() == ChildKind::ScaledObject)
+        .filter_map(|c| {
+            ctx.stores
+                .scaled_objects
+                .get(&ObjectRef::new(&c.name()).within(&ns))
+                .map(|s| (c.name(), s))
+        })
+        .collect();
+    let observed = Observed {
+        deployments: deployments.iter().map(|(n, d)| (n.clone(), &**d)).collect(),
+        scaled_objects: scaled_objects
+            .iter()
+            .filter_map(|(n, s)| s.status.as_ref().map(|st| (n.clone(), st)))
+            .collect(),
+        missing_crds,
+        stall,
+    };
+    write_status(&app, &ctx, &observed).await?;
+
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    ctx.failures().remove(&ObjectRef::from_obj(&*app));
+    Ok(Action::requeue(ctx.settings.resync))
+}
+
+/// Retry with exponential backoff per app; one failing app never delays the others.
+pub fn error_policy(app: Arc<ServerlessApp>, err: &Error, ctx: Arc<Context>) -> Action {
+    let attempts = {
+        let mut failures = ctx.failures();
+        let n = failures.entry(ObjectRef::from_obj(&*app)).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = backoff(&ctx.settings, attempts);
+    warn!(
+        ns = app.namespace().unwrap_or_default(),
+        app = %app.name_any(),
+        error = %err,
+        category = err.category(),
+        retry_in = ?delay,
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+/// Delay before retry number `attempts` (1-based): min_backoff * 2^(attempts-1), capped.
+pub fn backoff(settings: &Settings, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+    settings
+        .min_backoff
+        .saturating_mul(factor)
+        .min(settings.max_backoff)
+}
+
+/// Apply `child` unless the cache shows it already matches. Returns whether it wrote.
+async fn apply_if_changed(
+    ctx: &Context,
+    app: &ServerlessApp,
+    ns: &str,
+    uid: &str,
+    child: &Child,
+) -> Result<bool> {
+    let kind = child.kind();
+    let name = child.name();
+    let body = child.to_json()?;
+    if let Some(observed) = ctx.stores.lookup(kind, ns, &name) {
+        if let Some(owner_uid) = &observed.controller_uid
+            && owner_uid != uid
+        {
+            return Err(Error::Conflict {
+                kind: kind.as_str(),
+                name,
+                owner: observed.controller.unwrap_or_default(),
+            });
+        }
+        if diff::up_to_date(&body, &observed.json) {
+            debug!(%ns, app = %app.name_any(), kind = kind.as_str(), %name, "up to date");
+            return Ok(false);
+        }
+    }
+    with_kind!(kind, ctx.stores, |_store, T| {
+        apply::<T>(&ctx.client, ns, &name, &body).await.map_err(|source| Error::Apply {
+            kind: kind.as_str(),
+            name: name.clone(),
+            source,
+        })
+    })?;
+    Ok(true)
+}
+
+async fn apply<K>(client: &Client, ns: &str, name: &str, body: &Value) -> kube::Result<()>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    Api::<K>::namespaced(client.clone(), ns)
+        .patch(name, &params, &Patch::Apply(body))
+        .await
+        .map(|_| ())
+}
+
+async fn delete(ctx: &Context, kind: ChildKind, ns: &str, name: &str, uid: String) -> Result<()> {
+    // The uid precondition keeps us from deleting a same-named object created since we looked.
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    let result = with_kind!(kind, ctx.stores, |_store, T| {
+        Api::<T>::namespaced(ctx.client.clone(), ns)
+            .delete(name, &params)
+            .await
+            .map(|_| ())
+    });
+    match result {
+        Ok(()) => Ok(()),
+        // Already gone, or replaced by a new object (uid mismatch): nothing of ours to delete.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+        Err(source) => Err(Error::Delete {
+            kind: kind.as_str(),
+            name: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Write the computed status if it differs from the stored one; emit an Event when the app's
+/// stall reason changes (not on every retry, so a broken app does not flood Events).
+async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_>) -> Result<()> {
+    let previous = app.status.as_ref();
+    let next = status::compute(app, observed, previous, jiff::Timestamp::now());
+    if previous == Some(&next) {
+        return Ok(());
+    }
+    let stalled = |s: Option<&crate::ServerlessAppStatus>| {
+        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == status::STALLED && c.status == "True"))
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let (was, now) = (stalled(previous), stalled(Some(&next)));
+    if now.is_some() && now != was
+        && let Some((reason, message)) = &now
+    {
+        publish(ctx, app, EventType::Warning, reason, "Reconcile", message.clone()).await;
+    }
+    let was_ready = previous.is_some_and(is_ready);
+    if is_ready(&next) && !was_ready {
+        publish(ctx, app, EventType::Normal, "Ready", "Reconcile", "all components are available".into()).await;
+    }
+
+    let body = json!({ "apiVersion": API_VERSION, "kind": KIND, "status": next });
+    let ns = app.namespace().unwrap_or_default();
+    Api::<ServerlessApp>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(&app.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+        .await
+        .map_err(Error::Status)?;
+    Ok(())
+}
+
+fn is_ready(status: &crate::ServerlessAppStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == status::READY && c.status == "True")
+}
+
+/// Publish an Event about the app; a failure to record it is logged, never fatal.
+async fn publish(ctx: &Context, app: &ServerlessApp, type_: EventType, reason: &str, action: &str, note: String) {
+    // Event notes are limited to 1 kB.
+    let note: String = note.chars().take(1000).collect();
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+        warn!(ns = app.namespace().unwrap_or_default(), app = %app.name_any(), error = %err, "cannot record event");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! Status: what the app looks like from its children, as kstatus conditions and per-component
+//! summaries. Pure: the reconciler gathers the observations and writes the result only if it
+//! differs from what is stored.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
+
+use crate::api::{
+    ComponentRef, ComponentState, ComponentStatus, PortProtocol, Scaler, ServerlessApp,
+    ServerlessAppStatus,
+};
+use crate::children::keda::{self, KedaStatus};
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// Why the operator cannot make progress without someone changing something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stall {
+    /// CamelCase reason, e.g. `KedaNotInstalled`, `ApplyFailed`.
+    pub reason: String,
+    pub message: String,
+}
+
+/// What the reconciler saw in the cluster for one app.
+#[derive(Default)]
+pub struct Observed<'a> {
+    /// The app's Deployments by name.
+    pub deployments: BTreeMap<String, &'a Deployment>,
+    /// Status of the app's ScaledObjects by name.
+    pub scaled_objects: BTreeMap<String, &'a KedaStatus>,
+    /// CRDs some component needs that the cluster lacks.
+    pub missing_crds: Vec<&'static str>,
+    /// A failure that stops progress (an apply the API server refused, say).
+    pub stall: Option<Stall>,
+}
+
+/// The status an app should have. Conditions keep their `lastTransitionTime` from `previous`
+/// while their status does not change, so an unchanged app computes an identical status.
+pub fn compute(
+    app: &ServerlessApp,
+    observed: &Observed,
+    previous: Option<&ServerlessAppStatus>,
+    now: jiff::Timestamp,
+) -> ServerlessAppStatus {
+    let app_name = app.name_any();
+    let components: Vec<ComponentStatus> = app
+        .components()
+        .map(|c| component_status(&app_name, c, observed))
+        .collect();
+
+    let healthy = |c: &ComponentStatus| {
+        matches!(c.state, ComponentState::Ready | ComponentState::ScaledToZero)
+    };
+    let master = components.first();
+    let workers = &components[1.min(components.len())..];
+
+    let missing_keda = (!observed.missing_crds.is_empty()).then(|| Stall {
+        reason: "KedaNotInstalled".into(),
+        message: format!(
+            "CRD {} not installed: install KEDA (and its HTTP add-on for http triggers) for workers {} to scale; the rest of the app is reconciled",
+            observed.missing_crds.join(", "),
+            components
+                .iter()
+                .filter(|c| c.state == ComponentState::ScalerMissing)
+                .map(|c| format!("`{}`", c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    });
+    let stall = observed.stall.clone().or(missing_keda);
+    let not_ready: Vec<String> = components
+        .iter()
+        .filter(|c| !healthy(c))
+        .map(|c| match &c.message {
+            Some(m) => format!("{}: {m}", c.name),
+            None => c.name.clone(),
+        })
+        .collect();
+
+    let generation = app.metadata.generation;
+    let (ready, ready_reason, ready_message) = match (&stall, not_ready.is_empty()) {
+        (Some(s), _) => (false, s.reason.clone(), s.message.clone()),
+        (None, true) => (true, "Ready".to_string(), "all components are available".to_string()),
+        (None, false) => (false, "Progressing".to_string(), not_ready.join("; ")),
+    };
+    let reconciling = stall.is_none() && !ready;
+
+    let condition = |type_: &str, status: bool, reason: &str, message: &str| {
+        let status = if status { "True" } else { "False" };
+        let since = previous
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == type_))
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or(Time(now));
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            observed_generation: generation,
+            last_transition_time: since,
+        }
+    };
+    let conditions = vec![
+        condition(READY, ready, &ready_reason, &ready_message),
+        condition(
+            RECONCILING,
+            reconciling,
+            if reconciling { "Progressing" } else { "Idle" },
+            if reconciling { &ready_message } else { "" },
+        ),
+        match &stall {
+            Some(s) => condition(STALLED, true, &s.reason, &s.message),
+            None => condition(STALLED, false, "Healthy", ""),
+        },
+    ];
+
+    ServerlessAppStatus {
+        observed_generation: generation,
+        conditions,
+        master: master.map(|m| format!("{}/{}", m.ready_replicas, m.desired_replicas.unwrap_or(0))),
+        workers: Some(format!(
+            "{}/{}",
+            workers.iter().filter(|c| healthy(c)).count(),
+            workers.len()
+        )),
+        url: master_url(app),
+        components,
+    }
+}
+
+fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> ComponentStatus {
+    let name = component.object_name(app);
+    let scaler = component.scaler();
+    let replicas = &component.spec().replicas;
+    let keda_status = observed.scaled_objects.get(&name);
+    let mut status = ComponentStatus {
+        name: component.name().to_string(),
+        scaler,
+        min_replicas: replicas.min,
+        max_replicas: replicas.max,
+        scaler_active: keda_status.and_then(|s| s.condition("Active")),
+        ..ComponentStatus::default()
+    };
+
+    let needed_crd = match scaler {
+        Scaler::ScaledObject => Some(keda::SCALED_OBJECT_CRD),
+        Scaler::HTTPScaledObject => Some(keda::HTTP_SCALED_OBJECT_CRD),
+        _ => None,
+    };
+    if let Some(crd) = needed_crd.filter(|crd| observed.missing_crds.contains(crd)) {
+        status.state = ComponentState::ScalerMissing;
+        status.message = Some(format!("{crd} is not installed"));
+        return status;
+    }
+
+    let Some(deployment) = observed.deployments.get(&name) else {
+        status.state = ComponentState::Progressing;
+        status.message = Some("Deployment not created yet".into());
+        return status;
+    };
+    let desired = deployment.spec.replicas.unwrap_or(1);
+    let st = deployment.status.clone().unwrap_or_default();
+    let ready = st.ready_replicas.unwrap_or(0);
+    let available = st.available_replicas.unwrap_or(0);
+    let updated = st.updated_replicas.unwrap_or(0);
+    let total = st.replicas.unwrap_or(0);
+    status.desired_replicas = Some(desired);
+    status.ready_replicas = ready;
+
+    let rolled_out = st.observed_generation >= deployment.metadata.generation;
+    (status.state, status.message) = if !rolled_out {
+        (ComponentState::Progressing, Some("Deployment update not yet observed".into()))
+    } else if desired == 0 && total == 0 {
+        (ComponentState::ScaledToZero, None)
+    } else if updated >= desired && available >= desired && total <= desired {
+        (ComponentState::Ready, None)
+    } else {
+        (
+            ComponentState::Progressing,
+            Some(format!("{available}/{desired} replicas available, {updated} updated")),
+        )
+    };
+    status
+}
+
+/// In-cluster URL of the master's first port.
+fn master_url(app: &ServerlessApp) -> Option<String> {
+    let port = app.spec.master.component.ports.first()?;
+    let host = format!("{}.{}.svc", app.name_any(), app.namespace()?);
+    let scheme = match port.protocol {
+        PortProtocol::Http => "http",
+        PortProtocol::Grpc => "grpc",
+        PortProtocol::Tcp => "tcp",
+    };
+    Some(format!("{scheme}://{host}:{}", port.port))
+}
+
+/// Whether two statuses say the same thing. Equal statuses are never written.
+pub fn same(a: Option<&ServerlessAppStatus>, b: &ServerlessAppStatus) -> bool {
+    a == Some(b)
+}
