@@ -12,15 +12,15 @@ CLUSTER_DIR="${CLUSTER_DIR:-$REPO_ROOT/.cache/cluster}"
 # Ports (all listeners bind 127.0.0.1 only). Defaults; an env var of the same name overrides.
 # up.sh records the ports in use in $CLUSTER_DIR/ports.env on first start and reuses them.
 CLUSTER_HOST=127.0.0.1
-CLUSTER_PORT_VARS="ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT"
+CLUSTER_PORT_VARS="CLUSTER_ETCD_PORT CLUSTER_ETCD_PEER_PORT CLUSTER_APISERVER_PORT CLUSTER_KCM_PORT CLUSTER_SCHEDULER_PORT CLUSTER_KWOK_PORT"
 default_port() {
 	case "$1" in
-	ETCD_PORT) echo 23790 ;;
-	ETCD_PEER_PORT) echo 23800 ;;
-	APISERVER_PORT) echo 6443 ;;
-	KCM_PORT) echo 10357 ;;       # kube-controller-manager secure port (healthz/metrics)
-	SCHEDULER_PORT) echo 10359 ;; # kube-scheduler secure port
-	KWOK_PORT) echo 10347 ;;      # kwok controller server (healthz/metrics)
+	CLUSTER_ETCD_PORT) echo 23790 ;;
+	CLUSTER_ETCD_PEER_PORT) echo 23800 ;;
+	CLUSTER_APISERVER_PORT) echo 6443 ;;
+	CLUSTER_KCM_PORT) echo 10357 ;;       # kube-controller-manager secure port (healthz/metrics)
+	CLUSTER_SCHEDULER_PORT) echo 10359 ;; # kube-scheduler secure port
+	CLUSTER_KWOK_PORT) echo 10347 ;;      # kwok controller server (healthz/metrics)
 	esac
 }
 # Set every *_PORT: explicit env > $CLUSTER_DIR/ports.env > default.
@@ -95,4 +95,30 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
 	log "ERROR: $*"
 	exit 1
+}
+
+# --- processes -------------------------------------------------------------------------
+# Component names up.sh/down.sh accept, in start order.
+CLUSTER_PROCS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
+canonical_proc() {
+	case "$1" in
+	etcd) echo etcd ;;
+	kube-apiserver | apiserver) echo kube-apiserver ;;
+	kube-controller-manager | controller-manager | kcm) echo kube-controller-manager ;;
+	kube-scheduler | scheduler) echo kube-scheduler ;;
+	kwok | kwok-controller) echo kwok ;;
+	*) return 1 ;;
+	esac
+}
+pid_file() { echo "$CLUSTER_DIR/run/$1.pid"; }
+log_file() { echo "$CLUSTER_DIR/logs/$1.log"; }
+# Pid of a running component started by up.sh, or nothing (and status 1).
+proc_pid() {
+	local pid exe
+	pid="$(cat "$(pid_file "$1")" 2>/dev/null)" || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	# Guard against a recycled pid: the process must run the component's binary.
+	exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+	[ "$(basename "${exe% (deleted)}")" = "$1" ] || return 1
+	echo "$pid"
 }

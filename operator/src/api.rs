@@ -195,7 +195,10 @@ pub struct MasterSpec {
 #[serde(rename_all = "camelCase")]
 pub struct WorkerSpec {
     /// Name of the pool; its objects are named `<app>-<name>`.
-    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 40),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     #[serde(flatten)]
     pub component: ComponentSpec,
@@ -244,7 +247,10 @@ pub struct Replicas {
 #[serde(rename_all = "camelCase")]
 pub struct PortSpec {
     /// IANA service name of the port, e.g. `http` or `grpc`.
-    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 15),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// Port number the container listens on, also used by the Service.
     #[schemars(range(min = 1, max = 65535))]
@@ -324,7 +330,12 @@ pub enum ServiceType {
 #[serde(rename_all = "camelCase")]
 pub struct IngressSpec {
     /// Host name, e.g. `shop.example.com`.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(
+            pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+        )
+    )]
     pub host: String,
     /// Path prefix (default `/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

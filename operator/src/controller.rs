@@ -10,10 +10,10 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
-use kube::api::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -51,7 +51,10 @@ fn child_cache<K>(
     client: &Client,
     namespace: Option<&str>,
     quiet_errors: bool,
-) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
@@ -105,7 +108,10 @@ pub async fn run(client: Client, options: Options) {
     .applied_objects()
     .filter_map(|crd| async move {
         match crd {
-            Ok(crd) if [SCALED_OBJECT_CRD, HTTP_SCALED_OBJECT_CRD].contains(&crd.name_any().as_str()) => {
+            Ok(crd)
+                if [SCALED_OBJECT_CRD, HTTP_SCALED_OBJECT_CRD]
+                    .contains(&crd.name_any().as_str()) =>
+            {
                 info!(crd = %crd.name_any(), "KEDA CRD present");
                 Some(())
             }
@@ -131,28 +137,40 @@ pub async fn run(client: Client, options: Options) {
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(client.clone(), stores, recorder, options.settings.clone()));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        stores,
+        recorder,
+        options.settings.clone(),
+    ));
 
-    info!(namespace = ns.unwrap_or("<all>"), concurrency = options.concurrency, "starting controller");
-    Controller::new(api::<ServerlessApp>(&client, ns), watcher::Config::default().any_semantic())
-        .with_config(controller::Config::default().concurrency(options.concurrency))
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
-        .owns_stream(hpa_events)
-        .owns_stream(ingress_events)
-        .owns_stream(scaled_object_events)
-        .owns_stream(http_scaled_object_events)
-        .reconcile_all_on(keda_changes)
-        .shutdown_on_signal()
-        .run(reconciler::reconcile, reconciler::error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => debug!(ns = obj.namespace, app = %obj.name, "reconciled"),
-                // Reconcile failures are logged by the error policy with their app.
-                Err(controller::Error::ReconcilerFailed(..)) => {}
-                Err(err) => warn!(error = %err, "controller"),
-            }
-        })
-        .await;
+    info!(
+        namespace = ns.unwrap_or("<all>"),
+        concurrency = options.concurrency,
+        "starting controller"
+    );
+    Controller::new(
+        api::<ServerlessApp>(&client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(controller::Config::default().concurrency(options.concurrency))
+    .owns_stream(deployment_events)
+    .owns_stream(service_events)
+    .owns_stream(hpa_events)
+    .owns_stream(ingress_events)
+    .owns_stream(scaled_object_events)
+    .owns_stream(http_scaled_object_events)
+    .reconcile_all_on(keda_changes)
+    .shutdown_on_signal()
+    .run(reconciler::reconcile, reconciler::error_policy, ctx)
+    .for_each(|result| async move {
+        match result {
+            Ok((obj, _)) => debug!(ns = obj.namespace, app = %obj.name, "reconciled"),
+            // Reconcile failures are logged by the error policy with their app.
+            Err(controller::Error::ReconcilerFailed(..)) => {}
+            Err(err) => warn!(error = %err, "controller"),
+        }
+    })
+    .await;
     info!("controller stopped");
 }

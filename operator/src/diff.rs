@@ -128,18 +128,33 @@ mod tests {
     #[test]
     fn a_changed_or_missing_value_is_a_difference() {
         let desired = json!({"spec": {"image": "a:2", "args": ["x"]}});
-        assert!(!is_subset(&desired, &json!({"spec": {"image": "a:1", "args": ["x"]}})));
+        assert!(!is_subset(
+            &desired,
+            &json!({"spec": {"image": "a:1", "args": ["x"]}})
+        ));
         assert!(!is_subset(&desired, &json!({"spec": {"image": "a:2"}})));
-        assert!(!is_subset(&desired, &json!({"spec": {"image": "a:2", "args": ["x", "y"]}})));
+        assert!(!is_subset(
+            &desired,
+            &json!({"spec": {"image": "a:2", "args": ["x", "y"]}})
+        ));
     }
 
     #[test]
     fn quantities_compare_by_value() {
         assert!(is_subset(&json!({"cpu": "0.5"}), &json!({"cpu": "500m"})));
-        assert!(is_subset(&json!({"memory": "1024Mi"}), &json!({"memory": "1Gi"})));
-        assert!(is_subset(&json!({"memory": "1e3"}), &json!({"memory": "1k"})));
+        assert!(is_subset(
+            &json!({"memory": "1024Mi"}),
+            &json!({"memory": "1Gi"})
+        ));
+        assert!(is_subset(
+            &json!({"memory": "1e3"}),
+            &json!({"memory": "1k"})
+        ));
         assert!(!is_subset(&json!({"cpu": "1"}), &json!({"cpu": "100m"})));
-        assert!(!is_subset(&json!({"name": "http"}), &json!({"name": "grpc"})));
+        assert!(!is_subset(
+            &json!({"name": "http"}),
+            &json!({"name": "grpc"})
+        ));
     }
 
     #[test]
@@ -150,6 +165,9 @@ mod tests {
         stamp_hash(&mut a);
         assert_eq!(a["metadata"]["annotations"][HASH_ANNOTATION], before);
         assert_ne!(before, desired_hash(&b));
-        assert_eq!(before, desired_hash(&json!({"spec": {"replicas": 1}, "metadata": {"name": "x"}})));
+        assert_eq!(
+            before,
+            desired_hash(&json!({"spec": {"replicas": 1}, "metadata": {"name": "x"}}))
+        );
     }
 }

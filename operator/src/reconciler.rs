@@ -15,7 +15,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, Patch, PatchParams, PartialObjectMeta, Preconditions};
+use kube::api::{DeleteParams, PartialObjectMeta, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -121,7 +121,10 @@ impl Stores {
     fn lookup(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
         with_kind!(kind, self, |store, T| {
             let obj = store.get(&ObjectRef::<T>::new(name).within(ns))?;
-            let controller = obj.owner_references().iter().find(|r| r.controller == Some(true));
+            let controller = obj
+                .owner_references()
+                .iter()
+                .find(|r| r.controller == Some(true));
             Some(ObservedChild {
                 json: serde_json::to_value(&*obj).ok()?,
                 controller_uid: controller.map(|r| r.uid.clone()),
@@ -137,8 +140,7 @@ impl Stores {
                 .state_filter(|o: &T| {
                     o.namespace().as_deref() == Some(ns)
                         && o.labels().get(APP_LABEL).map(String::as_str) == Some(app)
-                        && o
-                            .owner_references()
+                        && o.owner_references()
                             .iter()
                             .any(|r| r.controller == Some(true) && r.uid == uid)
                 })
@@ -242,10 +244,14 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let kind_available = |kind: ChildKind| kind.required_crd().is_none_or(|crd| ctx.stores.has_crd(crd));
+    let kind_available = |kind: ChildKind| {
+        kind.required_crd()
+            .is_none_or(|crd| ctx.stores.has_crd(crd))
+    };
 
     // Delete first, so a component switching scalers never has two autoscalers at once.
-    let wanted: BTreeSet<(ChildKind, String)> = desired.iter().map(|c| (c.kind(), c.name())).collect();
+    let wanted: BTreeSet<(ChildKind, String)> =
+        desired.iter().map(|c| (c.kind(), c.name())).collect();
     let mut deleted = Vec::new();
     let mut failure: Option<Error> = None;
     for kind in ChildKind::ALL.into_iter().filter(|k| kind_available(*k)) {
@@ -277,18 +283,37 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
 
     if !applied.is_empty() {
         info!(%ns, app = %name, objects = %applied.join(", "), "applied");
-        publish(&ctx, &app, EventType::Normal, "Applied", "Apply", applied.join(", ")).await;
+        publish(
+            &ctx,
+            &app,
+            EventType::Normal,
+            "Applied",
+            "Apply",
+            applied.join(", "),
+        )
+        .await;
     }
     if !deleted.is_empty() {
         info!(%ns, app = %name, objects = %deleted.join(", "), "deleted");
-        publish(&ctx, &app, EventType::Normal, "Deleted", "Prune", deleted.join(", ")).await;
+        publish(
+            &ctx,
+            &app,
+            EventType::Normal,
+            "Deleted",
+            "Prune",
+            deleted.join(", "),
+        )
+        .await;
     }
 
     // A refusal by the API server is reported as Stalled; a transient failure is only retried.
-    let stall = failure.as_ref().filter(|e| e.is_permanent()).map(|e| Stall {
-        reason: e.category().into(),
-        message: e.to_string(),
-    });
+    let stall = failure
+        .as_ref()
+        .filter(|e| e.is_permanent())
+        .map(|e| Stall {
+            reason: e.category().into(),
+            message: e.to_string(),
+        });
     let deployments: Vec<_> = desired
         .iter()
         .filter(|c| c.kind() == ChildKind::Deployment)
@@ -383,11 +408,13 @@ async fn apply_if_changed(
         }
     }
     with_kind!(kind, ctx.stores, |_store, T| {
-        apply::<T>(&ctx.client, ns, &name, &body).await.map_err(|source| Error::Apply {
-            kind: kind.as_str(),
-            name: name.clone(),
-            source,
-        })
+        apply::<T>(&ctx.client, ns, &name, &body)
+            .await
+            .map_err(|source| Error::Apply {
+                kind: kind.as_str(),
+                name: name.clone(),
+                source,
+            })
     })?;
     Ok(true)
 }
@@ -443,24 +470,49 @@ async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_
         return Ok(());
     }
     let stalled = |s: Option<&crate::ServerlessAppStatus>| {
-        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == status::STALLED && c.status == "True"))
-            .map(|c| (c.reason.clone(), c.message.clone()))
+        s.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == status::STALLED && c.status == "True")
+        })
+        .map(|c| (c.reason.clone(), c.message.clone()))
     };
     let (was, now) = (stalled(previous), stalled(Some(&next)));
-    if now.is_some() && now != was
+    if now.is_some()
+        && now != was
         && let Some((reason, message)) = &now
     {
-        publish(ctx, app, EventType::Warning, reason, "Reconcile", message.clone()).await;
+        publish(
+            ctx,
+            app,
+            EventType::Warning,
+            reason,
+            "Reconcile",
+            message.clone(),
+        )
+        .await;
     }
     let was_ready = previous.is_some_and(is_ready);
     if is_ready(&next) && !was_ready {
-        publish(ctx, app, EventType::Normal, "Ready", "Reconcile", "all components are available".into()).await;
+        publish(
+            ctx,
+            app,
+            EventType::Normal,
+            "Ready",
+            "Reconcile",
+            "all components are available".into(),
+        )
+        .await;
     }
 
     let body = json!({ "apiVersion": API_VERSION, "kind": KIND, "status": next });
     let ns = app.namespace().unwrap_or_default();
     Api::<ServerlessApp>::namespaced(ctx.client.clone(), &ns)
-        .patch_status(&app.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+        .patch_status(
+            &app.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
         .await
         .map_err(Error::Status)?;
     Ok(())
@@ -474,7 +526,14 @@ fn is_ready(status: &crate::ServerlessAppStatus) -> bool {
 }
 
 /// Publish an Event about the app; a failure to record it is logged, never fatal.
-async fn publish(ctx: &Context, app: &ServerlessApp, type_: EventType, reason: &str, action: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    app: &ServerlessApp,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     // Event notes are limited to 1 kB.
     let note: String = note.chars().take(1000).collect();
     let event = Event {

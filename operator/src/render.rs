@@ -17,7 +17,7 @@ pub enum RenderError {
     Build {
         name: String,
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
     #[error("no ServerlessApp ({API_VERSION}) found in the input")]
     Empty,
@@ -33,7 +33,8 @@ pub fn parse_apps(input: &str) -> Result<Vec<ServerlessApp>, RenderError> {
             continue;
         }
         validate::validate(&doc)?;
-        let app: ServerlessApp = serde_json::from_value(doc).map_err(|e| RenderError::Yaml(e.to_string()))?;
+        let app: ServerlessApp =
+            serde_json::from_value(doc).map_err(|e| RenderError::Yaml(e.to_string()))?;
         apps.push(app);
     }
     if apps.is_empty() {
@@ -49,11 +50,12 @@ pub fn render(input: &str) -> Result<String, RenderError> {
         let name = app.metadata.name.clone().unwrap_or_default();
         let build = |source| RenderError::Build {
             name: name.clone(),
-            source,
+            source: Box::new(source),
         };
         for child in children::desired(&app).map_err(build)? {
             let value = child.to_json().map_err(build)?;
-            let yaml = serde_saphyr::to_string(&value).map_err(|e| RenderError::Yaml(e.to_string()))?;
+            let yaml =
+                serde_saphyr::to_string(&value).map_err(|e| RenderError::Yaml(e.to_string()))?;
             out.push_str("---\n");
             out.push_str(&yaml);
         }

@@ -54,7 +54,10 @@ pub fn compute(
         .collect();
 
     let healthy = |c: &ComponentStatus| {
-        matches!(c.state, ComponentState::Ready | ComponentState::ScaledToZero)
+        matches!(
+            c.state,
+            ComponentState::Ready | ComponentState::ScaledToZero
+        )
     };
     let master = components.first();
     let workers = &components[1.min(components.len())..];
@@ -85,7 +88,11 @@ pub fn compute(
     let generation = app.metadata.generation;
     let (ready, ready_reason, ready_message) = match (&stall, not_ready.is_empty()) {
         (Some(s), _) => (false, s.reason.clone(), s.message.clone()),
-        (None, true) => (true, "Ready".to_string(), "all components are available".to_string()),
+        (None, true) => (
+            true,
+            "Ready".to_string(),
+            "all components are available".to_string(),
+        ),
         (None, false) => (false, "Progressing".to_string(), not_ready.join("; ")),
     };
     let reconciling = stall.is_none() && !ready;
@@ -175,7 +182,10 @@ fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> 
 
     let rolled_out = st.observed_generation >= deployment.metadata.generation;
     (status.state, status.message) = if !rolled_out {
-        (ComponentState::Progressing, Some("Deployment update not yet observed".into()))
+        (
+            ComponentState::Progressing,
+            Some("Deployment update not yet observed".into()),
+        )
     } else if desired == 0 && total == 0 {
         (ComponentState::ScaledToZero, None)
     } else if updated >= desired && available >= desired && total <= desired {
@@ -183,7 +193,9 @@ fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> 
     } else {
         (
             ComponentState::Progressing,
-            Some(format!("{available}/{desired} replicas available, {updated} updated")),
+            Some(format!(
+                "{available}/{desired} replicas available, {updated} updated"
+            )),
         )
     };
     status

@@ -52,7 +52,9 @@ pub fn validate(object: &Value) -> Result<(), Invalid> {
         .to_string();
     let mut causes = Vec::new();
     if object.get("apiVersion").and_then(Value::as_str) != Some(API_VERSION) {
-        causes.push(format!("apiVersion: Unsupported value: must be \"{API_VERSION}\""));
+        causes.push(format!(
+            "apiVersion: Unsupported value: must be \"{API_VERSION}\""
+        ));
     }
     if name.is_empty() {
         causes.push("metadata.name: Required value: name is required".into());
@@ -88,7 +90,12 @@ fn unknown_fields(schema: &Value, value: &Value, path: &str, causes: &mut Vec<St
                         unknown_fields(child_schema, child, &child_path, causes)
                     }
                     // Top-level metadata is checked by the API server's own ObjectMeta.
-                    (None, None) if path.is_empty() && matches!(key.as_str(), "apiVersion" | "kind" | "metadata" | "status") => {}
+                    (None, None)
+                        if path.is_empty()
+                            && matches!(
+                                key.as_str(),
+                                "apiVersion" | "kind" | "metadata" | "status"
+                            ) => {}
                     (None, None) if properties.is_some() => {
                         causes.push(format!("{child_path}: unknown field \"{child_path}\""))
                     }
@@ -126,14 +133,21 @@ fn openapi(object: &Value, causes: &mut Vec<String>) {
                 Ok(i) if !acc.is_empty() => format!("{acc}[{i}]"),
                 _ => join(&acc, seg),
             });
-        causes.push(format!("{path}: Invalid value: {}: {error}", error.instance()));
+        causes.push(format!(
+            "{path}: Invalid value: {}: {error}",
+            error.instance()
+        ));
     }
 }
 
 fn cel(object: &Value, causes: &mut Vec<String>) {
     if let Err(errors) = kube::core::cel::Validator::new().validate(&SCHEMA, object, None) {
         for e in errors.iter() {
-            let path = if e.field_path.is_empty() { "<root>" } else { &e.field_path };
+            let path = if e.field_path.is_empty() {
+                "<root>"
+            } else {
+                &e.field_path
+            };
             causes.push(format!("{path}: Invalid value: \"object\": {}", e.message));
         }
     }

@@ -218,16 +218,14 @@ pub(crate) fn scaled_object(ctx: &Component) -> ScaledObject {
         .map(|w| w.triggers.iter().map(keda_trigger).collect())
         .unwrap_or_default();
     if spec.autoscaling.is_some() {
-        triggers.extend(
-            resource_targets(spec.autoscaling.as_ref())
-                .into_iter()
-                .map(|(resource, utilization)| KedaTrigger {
-                    type_: resource.into(),
-                    metric_type: Some("Utilization".into()),
-                    metadata: BTreeMap::from([("value".into(), utilization.to_string())]),
-                    ..KedaTrigger::default()
-                }),
-        );
+        triggers.extend(resource_targets(spec.autoscaling.as_ref()).into_iter().map(
+            |(resource, utilization)| KedaTrigger {
+                type_: resource.into(),
+                metric_type: Some("Utilization".into()),
+                metadata: BTreeMap::from([("value".into(), utilization.to_string())]),
+                ..KedaTrigger::default()
+            },
+        ));
     }
     ScaledObject {
         metadata: ctx.metadata(ctx.name.clone()),
@@ -242,10 +240,12 @@ pub(crate) fn scaled_object(ctx: &Component) -> ScaledObject {
             idle_replica_count: worker.and_then(|w| w.idle_replicas),
             polling_interval: worker.and_then(|w| w.polling_interval_seconds),
             cooldown_period: worker.and_then(|w| w.cooldown_seconds),
-            fallback: worker.and_then(|w| w.fallback.as_ref()).map(|f| KedaFallback {
-                failure_threshold: f.failure_threshold,
-                replicas: f.replicas,
-            }),
+            fallback: worker
+                .and_then(|w| w.fallback.as_ref())
+                .map(|f| KedaFallback {
+                    failure_threshold: f.failure_threshold,
+                    replicas: f.replicas,
+                }),
             advanced: spec.scale_down.clone().map(scale_down_behavior),
             triggers,
         },

@@ -67,7 +67,8 @@ impl ChildKind {
 /// One desired child object.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Child {
-    Deployment(Deployment),
+    // Boxed: a Deployment is several times larger than the other kinds.
+    Deployment(Box<Deployment>),
     Service(Service),
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
     ScaledObject(ScaledObject),
@@ -119,7 +120,7 @@ impl Child {
         }
         let kind = self.kind();
         match self {
-            Child::Deployment(o) => typed(o, kind),
+            Child::Deployment(o) => typed(o.as_ref(), kind),
             Child::Service(o) => typed(o, kind),
             Child::HorizontalPodAutoscaler(o) => typed(o, kind),
             Child::ScaledObject(o) => typed(o, kind),
@@ -135,7 +136,7 @@ pub fn desired(app: &ServerlessApp) -> Result<Vec<Child>> {
     let mut children = Vec::new();
     for component in app.components() {
         let ctx = Component::new(app, component);
-        children.push(Child::Deployment(workload::deployment(&ctx)?));
+        children.push(Child::Deployment(Box::new(workload::deployment(&ctx)?)));
         if let Some(service) = service::service(&ctx) {
             children.push(Child::Service(service));
         }
@@ -152,7 +153,9 @@ pub fn desired(app: &ServerlessApp) -> Result<Vec<Child>> {
             }
         }
     }
-    if let Some(ingress) = ingress::ingress(&Component::new(app, ComponentRef::Master(&app.spec.master)))? {
+    if let Some(ingress) =
+        ingress::ingress(&Component::new(app, ComponentRef::Master(&app.spec.master)))?
+    {
         children.push(Child::Ingress(ingress));
     }
     Ok(children)

@@ -1,0 +1,191 @@
+use serde_json::json;
+
+use super::*;
+use crate::api::ServerlessApp;
+use crate::diff::HASH_ANNOTATION;
+
+fn app(spec: serde_json::Value) -> ServerlessApp {
+    serde_json::from_value(json!({
+        "apiVersion": "serverless-operator.dev/v1alpha1",
+        "kind": "ServerlessApp",
+        "metadata": {"name": "shop", "namespace": "prod", "uid": "uid-1"},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn spec_with_workers(workers: serde_json::Value) -> serde_json::Value {
+    json!({
+        "image": "img:1",
+        "master": {"ports": [{"name": "http", "port": 8080}], "replicas": {"min": 1, "max": 1}},
+        "workers": workers,
+    })
+}
+
+fn kinds_of(children: &[Child], name: &str) -> Vec<ChildKind> {
+    children
+        .iter()
+        .filter(|c| c.name() == name)
+        .map(Child::kind)
+        .collect()
+}
+
+fn deployment<'a>(children: &'a [Child], name: &str) -> &'a Deployment {
+    children
+        .iter()
+        .find_map(|c| match c {
+            Child::Deployment(d) if d.metadata.name.as_deref() == Some(name) => Some(d),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_mapping_table_per_scaling_mode() {
+    let app = app(spec_with_workers(json!([
+        {"name": "fixed", "replicas": {"min": 2, "max": 2}},
+        {"name": "cpu", "replicas": {"min": 1, "max": 4}},
+        {"name": "queue", "replicas": {"min": 0, "max": 4}, "triggers": [{"type": "cron"}]},
+        {"name": "web", "ports": [{"name": "http", "port": 80}], "replicas": {"min": 0, "max": 4},
+         "http": {"hosts": ["a.example"]}},
+    ])));
+    let children = desired(&app).unwrap();
+    use ChildKind::*;
+    assert_eq!(kinds_of(&children, "shop"), [Deployment, Service]);
+    assert_eq!(kinds_of(&children, "shop-fixed"), [Deployment]);
+    assert_eq!(
+        kinds_of(&children, "shop-cpu"),
+        [Deployment, HorizontalPodAutoscaler]
+    );
+    assert_eq!(
+        kinds_of(&children, "shop-queue"),
+        [Deployment, ScaledObject]
+    );
+    assert_eq!(
+        kinds_of(&children, "shop-web"),
+        [Deployment, Service, HTTPScaledObject]
+    );
+
+    // replicas only where no autoscaler owns it
+    assert_eq!(deployment(&children, "shop").spec.replicas, Some(1));
+    assert_eq!(deployment(&children, "shop-fixed").spec.replicas, Some(2));
+    for scaled in ["shop-cpu", "shop-queue", "shop-web"] {
+        assert_eq!(
+            deployment(&children, scaled).spec.replicas,
+            None,
+            "{scaled}"
+        );
+    }
+}
+
+#[test]
+fn never_an_hpa_and_a_scaled_object_on_one_deployment() {
+    // Resource targets on a KEDA worker become KEDA triggers, not an HPA.
+    let app = app(spec_with_workers(json!([
+        {"name": "mixed", "replicas": {"min": 0, "max": 4}, "resources": {"requests": {"cpu": "1"}},
+         "autoscaling": {"cpuUtilization": 60}, "triggers": [{"type": "cron"}]},
+    ])));
+    let children = desired(&app).unwrap();
+    assert_eq!(
+        kinds_of(&children, "shop-mixed"),
+        [ChildKind::Deployment, ChildKind::ScaledObject]
+    );
+    let so = children
+        .iter()
+        .find_map(|c| match c {
+            Child::ScaledObject(s) => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    let types: Vec<_> = so.spec.triggers.iter().map(|t| t.type_.as_str()).collect();
+    assert_eq!(types, ["cron", "cpu"]);
+    assert_eq!(so.spec.triggers[1].metadata["value"], "60");
+    assert_eq!(so.spec.min_replica_count, Some(0));
+}
+
+#[test]
+fn every_child_is_labelled_owned_and_hashed() {
+    let app = app(spec_with_workers(json!([
+        {"name": "queue", "replicas": {"min": 0, "max": 4}, "triggers": [{"type": "cron"}]},
+    ])));
+    for child in desired(&app).unwrap() {
+        let value = child.to_json().unwrap();
+        let meta = &value["metadata"];
+        assert_eq!(meta["namespace"], "prod");
+        assert_eq!(meta["labels"][crate::labels::APP_LABEL], "shop");
+        assert_eq!(
+            meta["labels"]["app.kubernetes.io/managed-by"],
+            "serverless-operator"
+        );
+        assert_eq!(meta["ownerReferences"][0]["uid"], "uid-1");
+        assert_eq!(meta["ownerReferences"][0]["controller"], true);
+        assert!(meta["annotations"][HASH_ANNOTATION].is_string());
+        assert!(value["apiVersion"].is_string() && value["kind"].is_string());
+    }
+}
+
+#[test]
+fn restricted_security_defaults_and_inheritance() {
+    let mut spec = spec_with_workers(json!([
+        {"name": "w", "image": "other:2", "replicas": {"min": 1, "max": 1},
+         "env": [{"name": "B", "value": "worker"}], "serviceAccountName": "special"},
+    ]));
+    spec["env"] = json!([{"name": "A", "value": "app"}, {"name": "B", "value": "app"}]);
+    spec["serviceAccountName"] = json!("shared");
+    let children = desired(&app(spec)).unwrap();
+
+    let master = deployment(&children, "shop")
+        .spec
+        .template
+        .spec
+        .clone()
+        .unwrap();
+    let worker = deployment(&children, "shop-w")
+        .spec
+        .template
+        .spec
+        .clone()
+        .unwrap();
+    assert_eq!(master.service_account_name.as_deref(), Some("shared"));
+    assert_eq!(worker.service_account_name.as_deref(), Some("special"));
+    assert_eq!(master.containers[0].image.as_deref(), Some("img:1"));
+    assert_eq!(worker.containers[0].image.as_deref(), Some("other:2"));
+    let env: Vec<_> = worker.containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| format!("{}={}", e.name, e.value.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(env, ["A=app", "B=worker"]);
+
+    let pod = master.security_context.unwrap();
+    assert_eq!(pod.run_as_non_root, Some(true));
+    assert_eq!(pod.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    let container = master.containers[0].security_context.clone().unwrap();
+    assert_eq!(container.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        container.capabilities.unwrap().drop,
+        Some(vec!["ALL".to_string()])
+    );
+}
+
+#[test]
+fn a_spec_without_image_is_an_error_not_a_panic() {
+    let mut spec = spec_with_workers(json!([]));
+    spec.as_object_mut().unwrap().remove("image");
+    let err = desired(&app(spec)).unwrap_err();
+    assert!(err.to_string().contains("no image"), "{err}");
+}
+
+#[test]
+fn render_without_uid_has_no_owner_reference() {
+    let mut app = app(spec_with_workers(json!([])));
+    app.metadata.uid = None;
+    for child in desired(&app).unwrap() {
+        assert!(
+            child.to_json().unwrap()["metadata"]
+                .get("ownerReferences")
+                .is_none()
+        );
+    }
+}

@@ -53,7 +53,10 @@ fn pod_template(ctx: &Component) -> Result<PodTemplateSpec> {
     // User labels first so the selector labels always win.
     let mut labels: BTreeMap<String, String> = app.pod_labels.clone();
     labels.extend(spec.pod_labels.clone());
-    labels.extend(crate::labels::standard(&ctx.app.name_any(), ctx.component.name()));
+    labels.extend(crate::labels::standard(
+        &ctx.app.name_any(),
+        ctx.component.name(),
+    ));
     let mut annotations = app.pod_annotations.clone();
     annotations.extend(spec.pod_annotations.clone());
 
@@ -84,7 +87,10 @@ fn pod_template(ctx: &Component) -> Result<PodTemplateSpec> {
         startup_probe: spec.startup_probe.clone(),
         security_context: Some(merge_over(
             restricted_container_security_context(),
-            [app.security_context.as_ref(), spec.security_context.as_ref()],
+            [
+                app.security_context.as_ref(),
+                spec.security_context.as_ref(),
+            ],
         )),
         ..Container::default()
     };

@@ -1,0 +1,620 @@
+//! Request sequences of a reconcile against a mock API server that records every request.
+//! The caches are filled by hand, as the watches would fill them.
+
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request, Response};
+use kube::client::Body;
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::{Store, store::Writer};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::ServerlessAppStatus;
+use crate::children::keda;
+
+/// One request the operator sent.
+#[derive(Clone, Debug)]
+struct Sent {
+    method: Method,
+    path: String,
+    query: String,
+    content_type: String,
+    body: Value,
+}
+
+impl Sent {
+    fn describe(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// Answers like an API server that accepts everything: applies echo the body, status patches
+/// return `app` with the new status, deletes succeed. Requests whose path contains `fail_path` get a 422 with a message.
+async fn serve(
+    mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
+    fail_path: Option<String>,
+    app: Value,
+) {
+    while let Some((request, respond)) = handle.next_request().await {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let path = parts.uri.path().to_string();
+        sent.lock().unwrap().push(Sent {
+            method: parts.method.clone(),
+            path: path.clone(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            content_type: parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            body: body.clone(),
+        });
+        let (code, reply) = if fail_path
+            .as_ref()
+            .is_some_and(|f| path.contains(f.as_str()))
+        {
+            (
+                422,
+                json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 422,
+                       "reason": "Invalid",
+                       "message": "admission webhook denied the request: images from this registry are not allowed"}),
+            )
+        } else if path.ends_with("/status") {
+            let mut stored = app.clone();
+            stored["status"] = body["status"].clone();
+            (200, stored)
+        } else if parts.method == Method::DELETE {
+            (
+                200,
+                json!({"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 200}),
+            )
+        } else {
+            (200, body)
+        };
+        let response = Response::builder()
+            .status(code)
+            .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+            .unwrap();
+        respond.send_response(response);
+    }
+}
+
+/// Cache writers, so a test can put objects in the stores the reconciler reads.
+struct Caches {
+    deployments: Writer<Deployment>,
+    services: Writer<Service>,
+    hpas: Writer<HorizontalPodAutoscaler>,
+    scaled_objects: Writer<ScaledObject>,
+    http_scaled_objects: Writer<HTTPScaledObject>,
+    ingresses: Writer<Ingress>,
+    crds: Writer<PartialObjectMeta<CustomResourceDefinition>>,
+}
+
+fn ready<K>(writer: &mut Writer<K>)
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+}
+
+fn caches() -> (Stores, Caches) {
+    fn pair<K>() -> (Store<K>, Writer<K>)
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let (reader, mut writer) = kube::runtime::reflector::store();
+        ready(&mut writer);
+        (reader, writer)
+    }
+    let (deployments, d) = pair();
+    let (services, s) = pair();
+    let (horizontal_pod_autoscalers, h) = pair();
+    let (scaled_objects, so) = pair();
+    let (http_scaled_objects, hso) = pair();
+    let (ingresses, i) = pair();
+    let (crds, c) = pair();
+    (
+        Stores {
+            deployments,
+            services,
+            horizontal_pod_autoscalers,
+            scaled_objects,
+            http_scaled_objects,
+            ingresses,
+            crds,
+        },
+        Caches {
+            deployments: d,
+            services: s,
+            hpas: h,
+            scaled_objects: so,
+            http_scaled_objects: hso,
+            ingresses: i,
+            crds: c,
+        },
+    )
+}
+
+impl Caches {
+    fn install_keda(&mut self) {
+        for name in [keda::SCALED_OBJECT_CRD, keda::HTTP_SCALED_OBJECT_CRD] {
+            let mut crd = PartialObjectMeta::<CustomResourceDefinition>::default();
+            crd.metadata.name = Some(name.into());
+            self.crds.apply_watcher_event(&watcher::Event::Apply(crd));
+        }
+    }
+
+    /// Put an object in its cache as the API server would return it after an apply: the body
+    /// plus server-side defaults, and for Deployments a rolled-out status.
+    fn store(&mut self, child: &Child) {
+        let mut value = child.to_json().unwrap();
+        value["metadata"]["uid"] = json!(format!("uid-of-{}", child.name()));
+        value["metadata"]["generation"] = json!(1);
+        value["metadata"]["resourceVersion"] = json!("7");
+        match child.kind() {
+            ChildKind::Deployment => {
+                let replicas = value["spec"]["replicas"].as_i64().unwrap_or(1);
+                value["spec"]["strategy"] = json!({"type": "RollingUpdate"});
+                value["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
+                    json!("/dev/termination-log");
+                value["status"] = json!({"observedGeneration": 1, "replicas": replicas,
+                    "readyReplicas": replicas, "availableReplicas": replicas, "updatedReplicas": replicas});
+                let obj = serde_json::from_value(value).unwrap();
+                self.deployments
+                    .apply_watcher_event(&watcher::Event::Apply(obj));
+            }
+            ChildKind::Service => {
+                value["spec"]["clusterIP"] = json!("10.96.0.10");
+                value["spec"]["type"] = json!("ClusterIP");
+                let obj = serde_json::from_value(value).unwrap();
+                self.services
+                    .apply_watcher_event(&watcher::Event::Apply(obj));
+            }
+            ChildKind::HorizontalPodAutoscaler => {
+                let obj = serde_json::from_value(value).unwrap();
+                self.hpas.apply_watcher_event(&watcher::Event::Apply(obj));
+            }
+            ChildKind::ScaledObject => {
+                value["status"] = json!({"conditions": [{"type": "Ready", "status": "True"},
+                                                         {"type": "Active", "status": "False"}]});
+                let obj = serde_json::from_value(value).unwrap();
+                self.scaled_objects
+                    .apply_watcher_event(&watcher::Event::Apply(obj));
+            }
+            ChildKind::HTTPScaledObject => {
+                let obj = serde_json::from_value(value).unwrap();
+                self.http_scaled_objects
+                    .apply_watcher_event(&watcher::Event::Apply(obj));
+            }
+            ChildKind::Ingress => {
+                let obj = serde_json::from_value(value).unwrap();
+                self.ingresses
+                    .apply_watcher_event(&watcher::Event::Apply(obj));
+            }
+        }
+    }
+
+    fn store_all(&mut self, app: &ServerlessApp) {
+        for child in children::desired(app).unwrap() {
+            self.store(&child);
+        }
+    }
+}
+
+fn app(image: &str) -> ServerlessApp {
+    serde_json::from_value(json!({
+        "apiVersion": "serverless-operator.dev/v1alpha1",
+        "kind": "ServerlessApp",
+        "metadata": {"name": "shop", "namespace": "prod", "uid": "app-uid", "generation": 3},
+        "spec": {
+            "image": image,
+            "master": {"ports": [{"name": "http", "port": 8080}],
+                       "resources": {"requests": {"cpu": "0.5"}},
+                       "replicas": {"min": 1, "max": 3}},
+            "workers": [
+                {"name": "queue", "replicas": {"min": 0, "max": 5},
+                 "triggers": [{"type": "rabbitmq", "metadata": {"queueName": "jobs"}}]}
+            ]
+        }
+    }))
+    .unwrap()
+}
+
+struct Harness {
+    ctx: Arc<Context>,
+    sent: Arc<Mutex<Vec<Sent>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn harness(stores: Stores, fail_path: Option<&str>) -> Harness {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let stored = serde_json::to_value(app("img:1")).unwrap();
+    let server = tokio::spawn(serve(
+        handle,
+        sent.clone(),
+        fail_path.map(String::from),
+        stored,
+    ));
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "test".into(),
+            instance: None,
+        },
+    );
+    Harness {
+        ctx: Arc::new(Context::new(client, stores, recorder, Settings::default())),
+        sent,
+        server,
+    }
+}
+
+impl Harness {
+    async fn reconcile(&self, app: &ServerlessApp) -> Result<Action> {
+        reconcile(Arc::new(app.clone()), self.ctx.clone()).await
+    }
+
+    fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    fn take(&self) -> Vec<Sent> {
+        std::mem::take(&mut *self.sent.lock().unwrap())
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.sent().iter().map(Sent::describe).collect()
+    }
+
+    fn status_written(&self) -> ServerlessAppStatus {
+        let sent = self.sent();
+        let patch = sent
+            .iter()
+            .find(|s| s.path.ends_with("/status"))
+            .expect("a status patch");
+        serde_json::from_value(patch.body["status"].clone()).unwrap()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn condition<'a>(
+    status: &'a ServerlessAppStatus,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    status.conditions.iter().find(|c| c.type_ == type_).unwrap()
+}
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/prod/deployments";
+const SERVICES: &str = "/api/v1/namespaces/prod/services";
+const HPAS: &str = "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers";
+const SCALED_OBJECTS: &str = "/apis/keda.sh/v1alpha1/namespaces/prod/scaledobjects";
+const STATUS: &str =
+    "/apis/serverless-operator.dev/v1alpha1/namespaces/prod/serverlessapps/shop/status";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/prod/events";
+
+#[tokio::test]
+async fn creation_applies_every_child_with_one_field_manager() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let h = harness(stores, None);
+    h.reconcile(&app("img:1")).await.unwrap();
+
+    assert_eq!(
+        h.writes(),
+        [
+            format!("PATCH {DEPLOYMENTS}/shop"),
+            format!("PATCH {SERVICES}/shop"),
+            format!("PATCH {HPAS}/shop"),
+            format!("PATCH {DEPLOYMENTS}/shop-queue"),
+            format!("PATCH {SCALED_OBJECTS}/shop-queue"),
+            format!("POST {EVENTS}"),
+            format!("PATCH {STATUS}"),
+        ]
+    );
+    for sent in h.sent().iter().filter(|s| s.method == Method::PATCH) {
+        assert_eq!(
+            sent.content_type,
+            "application/apply-patch+yaml",
+            "{}",
+            sent.describe()
+        );
+        assert!(
+            sent.query.contains("fieldManager=serverless-operator"),
+            "{}",
+            sent.query
+        );
+        assert!(sent.query.contains("force=true"), "{}", sent.query);
+    }
+    let status = h.status_written();
+    assert_eq!(status.observed_generation, Some(3));
+    assert_eq!(condition(&status, "Ready").status, "False");
+    assert_eq!(condition(&status, "Reconciling").status, "True");
+    assert_eq!(condition(&status, "Stalled").status, "False");
+    assert_eq!(status.url.as_deref(), Some("http://shop.prod.svc:8080"));
+    assert_eq!(status.workers.as_deref(), Some("0/1"));
+}
+
+#[tokio::test]
+async fn steady_state_resync_sends_no_request_at_all() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut app = app("img:1");
+    caches.store_all(&app);
+    let h = harness(stores, None);
+
+    // First pass: children match, only the status is new.
+    h.reconcile(&app).await.unwrap();
+    assert_eq!(
+        h.writes(),
+        [format!("POST {EVENTS}"), format!("PATCH {STATUS}")]
+    );
+    let status = h.status_written();
+    assert_eq!(condition(&status, "Ready").status, "True", "{status:#?}");
+    assert_eq!(status.master.as_deref(), Some("1/1"));
+    assert_eq!(status.workers.as_deref(), Some("1/1"));
+    assert_eq!(status.components[1].scaler_active, Some(false));
+    h.take();
+
+    // Resyncs with the status stored: nothing to write, nothing sent.
+    app.status = Some(status);
+    for _ in 0..3 {
+        let action = h.reconcile(&app).await.unwrap();
+        assert_eq!(action, Action::requeue(Settings::default().resync));
+    }
+    assert!(h.sent().is_empty(), "steady state sent: {:?}", h.writes());
+}
+
+#[tokio::test]
+async fn an_update_applies_only_what_changed() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    caches.store_all(&app("img:1"));
+    let h = harness(stores, None);
+
+    h.reconcile(&app("img:2")).await.unwrap();
+    let applies: Vec<_> = h
+        .sent()
+        .iter()
+        .filter(|s| s.method == Method::PATCH && !s.path.ends_with("/status"))
+        .map(Sent::describe)
+        .collect();
+    assert_eq!(
+        applies,
+        [
+            format!("PATCH {DEPLOYMENTS}/shop"),
+            format!("PATCH {DEPLOYMENTS}/shop-queue")
+        ]
+    );
+    let body = &h.sent()[0].body;
+    assert_eq!(
+        body["spec"]["template"]["spec"]["containers"][0]["image"],
+        "img:2"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_edit_of_an_owned_field_is_restored() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let app = app("img:1");
+    caches.store_all(&app);
+    // Someone scales the HPA's max by hand.
+    let children = children::desired(&app).unwrap();
+    let Some(Child::HorizontalPodAutoscaler(mut hpa)) = children
+        .into_iter()
+        .find(|c| c.kind() == ChildKind::HorizontalPodAutoscaler)
+    else {
+        panic!("no hpa")
+    };
+    hpa.spec.max_replicas = 50;
+    caches.store(&Child::HorizontalPodAutoscaler(hpa));
+    let h = harness(stores, None);
+
+    h.reconcile(&app).await.unwrap();
+    assert!(
+        h.writes().contains(&format!("PATCH {HPAS}/shop")),
+        "{:?}",
+        h.writes()
+    );
+}
+
+#[tokio::test]
+async fn removed_children_are_pruned_and_others_left_alone() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut old = app("img:1");
+    old.spec.workers.push(
+        serde_json::from_value(json!(
+            {"name": "resize", "replicas": {"min": 1, "max": 1}}
+        ))
+        .unwrap(),
+    );
+    caches.store_all(&old);
+    // A same-labelled Deployment that another app controls must survive.
+    let mut foreign = app("img:1");
+    foreign.metadata.uid = Some("someone-else".into());
+    foreign.spec.workers[0].name = "other".into();
+    for child in children::desired(&foreign)
+        .unwrap()
+        .iter()
+        .filter(|c| c.name() == "shop-other")
+    {
+        caches.store(child);
+    }
+    let h = harness(stores, None);
+
+    let mut current = app("img:1");
+    current.spec.master.component.replicas.max = 1; // HPA -> fixed size: the HPA goes too
+    h.reconcile(&current).await.unwrap();
+    let deletes: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter(|s| s.method == Method::DELETE)
+        .collect();
+    let paths: Vec<_> = deletes.iter().map(Sent::describe).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("DELETE {DEPLOYMENTS}/shop-resize"),
+            format!("DELETE {HPAS}/shop")
+        ]
+    );
+    assert_eq!(
+        deletes[0].body["preconditions"]["uid"],
+        "uid-of-shop-resize"
+    );
+    // Deletes come before applies, so two autoscalers never coexist.
+    let first_patch = h
+        .sent()
+        .iter()
+        .position(|s| s.method == Method::PATCH)
+        .unwrap();
+    let last_delete = h
+        .sent()
+        .iter()
+        .rposition(|s| s.method == Method::DELETE)
+        .unwrap();
+    assert!(last_delete < first_patch);
+}
+
+#[tokio::test]
+async fn without_keda_the_rest_is_reconciled_and_the_condition_names_the_crd() {
+    let (stores, _caches) = caches();
+    let h = harness(stores, None);
+
+    h.reconcile(&app("img:1")).await.unwrap();
+    assert!(
+        !h.writes().iter().any(|w| w.contains("keda.sh")),
+        "{:?}",
+        h.writes()
+    );
+    assert!(
+        h.writes()
+            .contains(&format!("PATCH {DEPLOYMENTS}/shop-queue"))
+    );
+    let status = h.status_written();
+    let stalled = condition(&status, "Stalled");
+    assert_eq!(stalled.status, "True");
+    assert_eq!(stalled.reason, "KedaNotInstalled");
+    assert!(
+        stalled.message.contains("scaledobjects.keda.sh"),
+        "{}",
+        stalled.message
+    );
+    assert!(stalled.message.contains("`queue`"), "{}", stalled.message);
+    assert_eq!(condition(&status, "Ready").reason, "KedaNotInstalled");
+    assert_eq!(
+        status.components[1].state,
+        crate::api::ComponentState::ScalerMissing
+    );
+    let warning = h
+        .sent()
+        .into_iter()
+        .find(|s| s.path == EVENTS && s.body["type"] == "Warning");
+    assert!(warning.is_some(), "a Warning event is recorded");
+}
+
+#[tokio::test]
+async fn keda_appearing_later_is_picked_up() {
+    let (stores, mut caches) = caches();
+    let h = harness(stores, None);
+    let mut app = app("img:1");
+    h.reconcile(&app).await.unwrap();
+    app.status = Some(h.status_written());
+    h.take();
+
+    caches.install_keda();
+    h.reconcile(&app).await.unwrap();
+    assert!(
+        h.writes()
+            .contains(&format!("PATCH {SCALED_OBJECTS}/shop-queue")),
+        "{:?}",
+        h.writes()
+    );
+    assert_eq!(condition(&h.status_written(), "Stalled").status, "False");
+}
+
+#[tokio::test]
+async fn a_refused_child_stalls_the_app_with_the_servers_message() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let h = harness(stores, Some("deployments/shop-queue"));
+
+    let err = h.reconcile(&app("img:1")).await.unwrap_err();
+    assert_eq!(err.category(), "ApplyFailed");
+    // The other children were still applied.
+    assert!(
+        h.writes()
+            .contains(&format!("PATCH {SCALED_OBJECTS}/shop-queue"))
+    );
+    let stalled = condition(&h.status_written(), "Stalled").clone();
+    assert_eq!(stalled.status, "True");
+    assert_eq!(stalled.reason, "ApplyFailed");
+    assert!(
+        stalled
+            .message
+            .contains("images from this registry are not allowed"),
+        "{}",
+        stalled.message
+    );
+}
+
+#[tokio::test]
+async fn a_child_owned_by_someone_else_is_not_taken_over() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut other = app("img:1");
+    other.metadata.uid = Some("other-uid".into());
+    caches.store_all(&other);
+    let h = harness(stores, None);
+
+    let err = h.reconcile(&app("img:1")).await.unwrap_err();
+    assert_eq!(err.category(), "OwnershipConflict");
+    assert!(
+        !h.writes().iter().any(|w| w.starts_with("PATCH /apis/apps")),
+        "{:?}",
+        h.writes()
+    );
+    assert_eq!(
+        condition(&h.status_written(), "Stalled").reason,
+        "OwnershipConflict"
+    );
+}
+
+#[tokio::test]
+async fn errors_back_off_exponentially_per_app() {
+    let settings = Settings::default();
+    assert_eq!(backoff(&settings, 1), Duration::from_secs(1));
+    assert_eq!(backoff(&settings, 2), Duration::from_secs(2));
+    assert_eq!(backoff(&settings, 5), Duration::from_secs(16));
+    assert_eq!(backoff(&settings, 40), Duration::from_secs(300));
+
+    let (stores, _) = caches();
+    let h = harness(stores, None);
+    let app = Arc::new(app("img:1"));
+    let mut other = (*app).clone();
+    other.metadata.name = Some("other".into());
+    let err = Error::MissingNamespace;
+    error_policy(app.clone(), &err, h.ctx.clone());
+    let second = error_policy(app.clone(), &err, h.ctx.clone());
+    assert_eq!(second, Action::requeue(Duration::from_secs(2)));
+    // Another app's failures are counted apart.
+    assert_eq!(
+        error_policy(Arc::new(other), &err, h.ctx.clone()),
+        Action::requeue(Duration::from_secs(1))
+    );
+}

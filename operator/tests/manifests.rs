@@ -1,0 +1,77 @@
+//! Committed artifacts stay in sync with the code: the CRD under `crds/`, and the rendered
+//! children of every sample under `operator/tests/golden/`.
+//!
+//! Regenerate after an intended change with `make manifests` (the CRD) and
+//! `UPDATE_GOLDEN=1 cargo test --test manifests` (the golden files), then review the diff.
+
+use std::path::{Path, PathBuf};
+
+use serverless_operator::{crd, render};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn samples(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn committed_crd_matches_the_rust_types() {
+    let path = repo().join("crds/serverlessapps.serverless-operator.dev.yaml");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == crd::crd_yaml(),
+        "{} is out of date with operator/src/api.rs: run `make manifests` and commit the result",
+        path.display()
+    );
+}
+
+#[test]
+fn every_sample_renders_as_its_golden_file() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let files = samples("samples");
+    assert!(files.len() >= 5, "expected at least 5 samples");
+    for sample in files {
+        let input = std::fs::read_to_string(&sample).unwrap();
+        let rendered = render::render(&input)
+            .unwrap_or_else(|e| panic!("{} does not render: {e}", sample.display()));
+        let golden = repo()
+            .join("operator/tests/golden")
+            .join(sample.file_name().unwrap());
+        if update {
+            std::fs::write(&golden, &rendered).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+        assert!(
+            expected == rendered,
+            "{} renders differently from {}; if intended, run `UPDATE_GOLDEN=1 cargo test --test manifests` and review the diff",
+            sample.display(),
+            golden.display()
+        );
+    }
+}
+
+#[test]
+fn every_invalid_sample_is_rejected_with_a_field_message() {
+    let files = samples("samples/invalid");
+    assert!(!files.is_empty());
+    for sample in files {
+        let input = std::fs::read_to_string(&sample).unwrap();
+        let err =
+            render::render(&input).expect_err(&format!("{} should be rejected", sample.display()));
+        let message = err.to_string();
+        assert!(
+            message.contains("is invalid: spec."),
+            "{}: {message}",
+            sample.display()
+        );
+    }
+}
