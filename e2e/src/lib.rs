@@ -1,0 +1,527 @@
+//! Fixtures for the end-to-end suite: a namespace per test, the real operator binary running
+//! against the cluster as its own ServiceAccount, kubectl as a user would run it, and waits that
+//! print what they saw when they time out.
+//!
+//! Environment: `E2E_KUBECONFIG` (admin kubeconfig of the cluster under test), `OPERATOR_BIN`
+//! (the operator binary), `KEDA_CRDS` (directory of KEDA's CRDs), optional `KUBECTL` and
+//! `AUDIT_LOG` (the API server's audit log, for write counting). `make e2e` sets them all.
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config, ResourceExt};
+use serde_json::json;
+use serverless_operator::ServerlessApp;
+
+pub use serverless_operator;
+
+const MANAGER: &str = "e2e";
+
+/// Root of the repository.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn env_path(name: &str) -> PathBuf {
+    PathBuf::from(std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with `make e2e` (it builds and sets everything)")
+    }))
+}
+
+/// The admin kubeconfig of the cluster under test.
+pub fn admin_kubeconfig() -> PathBuf {
+    env_path("E2E_KUBECONFIG")
+}
+
+/// kubectl matching the cluster version when the local build is there.
+pub fn kubectl_bin() -> PathBuf {
+    std::env::var("KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let home = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+                });
+            let built = home.join("serverless-operator/bin/current/kubectl");
+            if built.exists() {
+                built
+            } else {
+                PathBuf::from("kubectl")
+            }
+        })
+}
+
+/// Admin client of the cluster under test.
+pub async fn admin_client() -> Client {
+    let kubeconfig = Kubeconfig::read_from(admin_kubeconfig()).expect("readable kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("valid kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// Output of a command run to completion.
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run kubectl with the admin kubeconfig, as a user would.
+pub fn kubectl(args: &[&str]) -> Output {
+    kubectl_with(&admin_kubeconfig(), args, None)
+}
+
+/// Run kubectl with `kubeconfig`, feeding `stdin` if given.
+pub fn kubectl_with(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(kubectl_bin());
+    cmd.args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl runs");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("kubectl finishes");
+    Output {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Server-side apply a YAML document (or file) with kubectl; panics with kubectl's output if
+/// it fails.
+pub fn kubectl_apply(namespace: &str, yaml: &str) {
+    let out = kubectl_with(
+        &admin_kubeconfig(),
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            MANAGER,
+            "-n",
+            namespace,
+            "-f",
+            "-",
+        ],
+        Some(yaml),
+    );
+    assert!(
+        out.success,
+        "kubectl apply failed: {}{}",
+        out.stdout, out.stderr
+    );
+}
+
+/// Poll `check` until it returns Some, or panic after `timeout` with the last thing it saw.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let last = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Apply the ServerlessApp CRD and KEDA's CRDs (when `with_keda`), and wait until established.
+pub async fn install_crds(client: &Client, with_keda: bool) {
+    let mut files = vec![repo().join("crds/serverlessapps.serverless-operator.dev.yaml")];
+    if with_keda {
+        files.extend(keda_crd_files());
+    }
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("CRD file");
+        let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("CRD YAML");
+        let name = crd.name_any();
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+        wait_for(
+            &format!("CRD {name} established"),
+            Duration::from_secs(60),
+            || {
+                let api = api.clone();
+                let name = name.clone();
+                async move {
+                    let crd = api.get(&name).await.map_err(|e| e.to_string())?;
+                    let established = crd
+                        .status
+                        .and_then(|s| s.conditions)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True");
+                    established
+                        .then_some(())
+                        .ok_or_else(|| "not established".to_string())
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// KEDA's CRD files (ScaledObject, HTTPScaledObject and their siblings).
+pub fn keda_crd_files() -> Vec<PathBuf> {
+    let dir = env_path("KEDA_CRDS");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A namespace of its own for one test, deleted when the test ends.
+pub struct TestNamespace {
+    pub name: String,
+    pub client: Client,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestNamespace {
+    pub async fn new(test: &str) -> Self {
+        let client = admin_client().await;
+        let name = format!(
+            "e2e-{test}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        TestNamespace { name, client }
+    }
+
+    pub fn apps(&self) -> Api<ServerlessApp> {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// Wait until the app's Ready condition is True for its current generation.
+    pub async fn wait_ready(&self, app: &str, timeout: Duration) -> ServerlessApp {
+        let apps = self.apps();
+        wait_for(
+            &format!("ServerlessApp {}/{app} Ready", self.name),
+            timeout,
+            || {
+                let apps = apps.clone();
+                async move {
+                    let current = apps.get(app).await.map_err(|e| e.to_string())?;
+                    let status = current.status.clone().unwrap_or_default();
+                    let ready = status.observed_generation == current.metadata.generation
+                        && status
+                            .conditions
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == "True");
+                    if ready {
+                        Ok(current)
+                    } else {
+                        Err(serde_json::to_string(&status).unwrap_or_default())
+                    }
+                }
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        // Best effort and non-blocking; a failed test keeps its namespace for inspection.
+        if !std::thread::panicking() {
+            let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+        }
+    }
+}
+
+/// The operator binary running against the cluster, watching one namespace, authenticated as a
+/// ServiceAccount of its own. Killed on drop; its log is printed if the test failed.
+pub struct Operator {
+    process: Option<Child>,
+    pub log: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub username: String,
+    namespace: String,
+    extra_args: Vec<String>,
+    log_filter: String,
+}
+
+impl Operator {
+    /// Start an operator for `namespace` with the given extra `run` arguments.
+    pub async fn start(ns: &TestNamespace, extra_args: &[&str]) -> Self {
+        let filter = std::env::var("E2E_OPERATOR_LOG").unwrap_or_else(|_| "info".into());
+        Self::start_with_log(ns, extra_args, &filter).await
+    }
+
+    /// Same, with a `RUST_LOG` filter of its own.
+    pub async fn start_with_log(ns: &TestNamespace, extra_args: &[&str], log_filter: &str) -> Self {
+        let (kubeconfig, username) = service_account_kubeconfig(ns).await;
+        let log = repo()
+            .join("target/e2e-logs")
+            .join(format!("{}.log", ns.name));
+        std::fs::create_dir_all(log.parent().expect("log dir")).expect("log dir");
+        let mut operator = Operator {
+            process: None,
+            log,
+            kubeconfig,
+            username,
+            namespace: ns.name.clone(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            log_filter: log_filter.to_string(),
+        };
+        operator.spawn();
+        operator
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("operator log");
+        let child = Command::new(env_path("OPERATOR_BIN"))
+            .arg("run")
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .args(&self.extra_args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", &self.log_filter)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("operator starts");
+        self.process = Some(child);
+    }
+
+    /// Kill the operator at once (SIGKILL): nothing gets to finish.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again with the same settings.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "--- operator log {} (last 40 lines) ---",
+                self.log.display()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// A kubeconfig for a ServiceAccount `serverless-operator` in the test namespace, bound to the
+/// operator's ClusterRole from config/ when present, else cluster-admin; token from the
+/// TokenRequest API.
+async fn service_account_kubeconfig(ns: &TestNamespace) -> (PathBuf, String) {
+    let sa_name = "serverless-operator";
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": sa_name}})).expect("sa");
+    ns.api::<ServiceAccount>()
+        .patch(
+            sa_name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&sa),
+        )
+        .await
+        .expect("service account");
+    let role = std::env::var("E2E_OPERATOR_CLUSTERROLE").unwrap_or_else(|_| "cluster-admin".into());
+    let binding = ClusterRoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{}-operator", ns.name)),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: role,
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa_name.into(),
+            namespace: Some(ns.name.clone()),
+            ..Default::default()
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(ns.client.clone())
+        .patch(
+            &binding.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&binding),
+        )
+        .await
+        .expect("cluster role binding");
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: None,
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let token = ns
+        .api::<ServiceAccount>()
+        .create_token_request(sa_name, &PostParams::default(), &request)
+        .await
+        .expect("token request")
+        .status
+        .and_then(|s| s.token)
+        .expect("token");
+
+    // Same cluster entry (server, CA) as the admin kubeconfig, with the token as the user.
+    let admin = Kubeconfig::read_from(admin_kubeconfig()).expect("admin kubeconfig");
+    let cluster = admin.clusters.first().cloned().expect("a cluster");
+    let cluster_name = cluster.name.clone();
+    let kubeconfig = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [serde_json::to_value(&cluster).expect("cluster")],
+        "users": [{"name": sa_name, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": cluster_name, "user": sa_name, "namespace": ns.name}}],
+        "current-context": "operator",
+    });
+    let path = repo()
+        .join("target/e2e-logs")
+        .join(format!("{}.kubeconfig", ns.name));
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+    let yaml = serde_saphyr::to_string(&kubeconfig).expect("kubeconfig yaml");
+    std::fs::write(&path, yaml).expect("write kubeconfig");
+    (path, format!("system:serviceaccount:{}:{sa_name}", ns.name))
+}
+
+/// Delete with background propagation, ignoring "not found".
+pub async fn delete_app(ns: &TestNamespace, name: &str) {
+    match ns.apps().delete(name, &DeleteParams::background()).await {
+        Ok(_) | Err(kube::Error::Api(_)) => {}
+        Err(e) => panic!("deleting {name}: {e}"),
+    }
+}
+
+/// Read a sample file, namespace-free YAML text.
+pub fn sample(name: &str) -> String {
+    std::fs::read_to_string(repo().join("samples").join(name)).expect("sample")
+}
+
+/// One request recorded in the API server's audit log.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub audit_id: String,
+    pub stage: String,
+    pub verb: String,
+    pub user: AuditUser,
+    #[serde(default)]
+    pub object_ref: Option<AuditObject>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AuditUser {
+    pub username: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AuditObject {
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub subresource: Option<String>,
+}
+
+/// The API server's audit log, when the cluster under test is the local one.
+pub fn audit_log() -> Option<PathBuf> {
+    std::env::var("AUDIT_LOG")
+        .ok()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+}
+
+/// Current size of the audit log, to read only what comes after.
+pub fn audit_offset(log: &Path) -> u64 {
+    std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Write requests (create, update, patch, delete) by `username` logged after `offset`, one per
+/// request.
+pub fn audit_writes_since(log: &Path, offset: u64, username: &str) -> Vec<AuditEvent> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let mut file = std::fs::File::open(log).expect("audit log");
+    file.seek(SeekFrom::Start(offset)).expect("seek");
+    let mut seen = std::collections::BTreeSet::new();
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<AuditEvent>(&line).ok())
+        .filter(|e| e.user.username == username)
+        .filter(|e| {
+            matches!(
+                e.verb.as_str(),
+                "create" | "update" | "patch" | "delete" | "deletecollection"
+            )
+        })
+        .filter(|e| seen.insert(e.audit_id.clone()))
+        .collect()
+}

@@ -1,0 +1,66 @@
+//! Invalid apps are rejected by the real API server at `kubectl apply` time, with the rule's
+//! message: the same cases the in-process validation tests use, one per rule.
+
+use serde_json::Value;
+use serverless_e2e::*;
+
+#[path = "../../operator/tests/support/cases.rs"]
+mod cases;
+
+fn apply(ns: &str, app: &Value) -> Output {
+    let yaml = serde_saphyr::to_string(app).expect("yaml");
+    kubectl_with(
+        &admin_kubeconfig(),
+        &["apply", "--server-side", "-n", ns, "-f", "-"],
+        Some(&yaml),
+    )
+}
+
+#[tokio::test]
+async fn every_rule_is_enforced_by_the_api_server() {
+    let ns = TestNamespace::new("invalid").await;
+    install_crds(&ns.client, false).await;
+
+    // The valid base goes through (then is deleted again), so rejections below are the rules'.
+    let out = apply(&ns.name, &cases::valid());
+    assert!(out.success, "valid app rejected: {}", out.stderr);
+    assert!(kubectl(&["delete", "-n", &ns.name, "serverlessapp", "shop"]).success);
+
+    let mut failures = Vec::new();
+    for (case, mutate, expected) in cases::CEL_CASES {
+        let mut app = cases::valid();
+        mutate(&mut app);
+        let out = apply(&ns.name, &app);
+        if out.success || !out.stderr.contains(expected) {
+            failures.push(format!(
+                "{case}: expected rejection with `{expected}`, got: {}{}",
+                out.stdout, out.stderr
+            ));
+        }
+    }
+    // OpenAPI rules: the API server words these its own way; it must name the field.
+    for (case, mutate, expected) in cases::SCHEMA_CASES {
+        let Some((path, _)) = expected.split_once(':') else {
+            continue;
+        };
+        if path == "apiVersion" {
+            continue; // an unknown version is a discovery error, not a validation message
+        }
+        let field = path.rsplit('.').next().unwrap_or(path);
+        let mut app = cases::valid();
+        mutate(&mut app);
+        let out = apply(&ns.name, &app);
+        if out.success || !out.stderr.contains(field) {
+            failures.push(format!(
+                "{case}: expected rejection naming `{field}`, got: {}{}",
+                out.stdout, out.stderr
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases not rejected as expected:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,258 @@
+//! An app's life on a real cluster: updates converge, removed children go, hand edits are
+//! undone, and deleting the app deletes everything through garbage collection.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::json;
+use serverless_e2e::*;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+const APP: &str = r#"
+apiVersion: serverless-operator.dev/v1alpha1
+kind: ServerlessApp
+metadata:
+  name: shop
+spec:
+  image: registry.example/shop:1.0
+  env:
+    - {name: MODE, value: blue}
+  master:
+    ports: [{name: http, port: 8080}]
+    resources: {requests: {cpu: 100m}}
+    replicas: {min: 1, max: 3}
+  workers:
+    - name: resize
+      replicas: {min: 1, max: 1}
+    - name: mail
+      ports: [{name: http, port: 8080}]
+      replicas: {min: 2, max: 2}
+"#;
+
+const UPDATED: &str = r#"
+apiVersion: serverless-operator.dev/v1alpha1
+kind: ServerlessApp
+metadata:
+  name: shop
+spec:
+  image: registry.example/shop:2.0
+  env:
+    - {name: MODE, value: green}
+  master:
+    ports: [{name: http, port: 8080}]
+    resources: {requests: {cpu: 100m}}
+    replicas: {min: 2, max: 2}
+  workers:
+    - name: resize
+      replicas: {min: 1, max: 1}
+    - name: search
+      replicas: {min: 1, max: 4}
+      resources: {requests: {cpu: 100m}}
+      autoscaling: {cpuUtilization: 50}
+"#;
+
+fn image_and_env(d: &Deployment) -> (String, String) {
+    let container = &d.spec.template.spec.as_ref().expect("pod spec").containers[0];
+    let env = container.env.clone().unwrap_or_default();
+    let mode = env
+        .iter()
+        .find(|e| e.name == "MODE")
+        .and_then(|e| e.value.clone())
+        .unwrap_or_default();
+    (container.image.clone().unwrap_or_default(), mode)
+}
+
+async fn names<K>(api: &Api<K>) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut names: Vec<String> = api
+        .list(&ListParams::default().labels("serverless-operator.dev/app=shop"))
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(|o| o.meta().name.clone().unwrap_or_default())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn update_converges_and_removed_children_are_deleted() {
+    let ns = TestNamespace::new("update").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, APP);
+    ns.wait_ready("shop", TIMEOUT).await;
+    let deployments = ns.api::<Deployment>();
+    let hpas = ns.api::<HorizontalPodAutoscaler>();
+    let services = ns.api::<Service>();
+    assert_eq!(
+        names(&deployments).await,
+        ["shop", "shop-mail", "shop-resize"]
+    );
+    assert_eq!(names(&hpas).await, ["shop"]);
+
+    kubectl_apply(&ns.name, UPDATED);
+    ns.wait_ready("shop", TIMEOUT).await;
+    wait_for("children to converge", TIMEOUT, || {
+        let (deployments, hpas, services) = (deployments.clone(), hpas.clone(), services.clone());
+        async move {
+            let seen = (
+                names(&deployments).await,
+                names(&hpas).await,
+                names(&services).await,
+            );
+            let want = (
+                vec![
+                    "shop".to_string(),
+                    "shop-resize".into(),
+                    "shop-search".into(),
+                ],
+                vec!["shop-search".to_string()],
+                vec!["shop".to_string()],
+            );
+            if seen == want {
+                Ok(())
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        }
+    })
+    .await;
+    for name in ["shop", "shop-resize", "shop-search"] {
+        let d = deployments.get(name).await.expect("deployment");
+        assert_eq!(
+            image_and_env(&d),
+            ("registry.example/shop:2.0".into(), "green".into()),
+            "{name}"
+        );
+    }
+    // Master went from HPA-scaled to fixed size: the operator owns replicas again.
+    assert_eq!(
+        deployments.get("shop").await.expect("master").spec.replicas,
+        Some(2)
+    );
+    // The new HPA-scaled worker has no replicas set by the operator.
+    let search = deployments.get("shop-search").await.expect("search");
+    let managed = search.metadata.managed_fields.unwrap_or_default();
+    let ours = managed
+        .iter()
+        .find(|m| m.manager.as_deref() == Some("serverless-operator"))
+        .and_then(|m| m.fields_v1.as_ref())
+        .map(|f| f.0.to_string())
+        .unwrap_or_default();
+    assert!(
+        !ours.contains("f:replicas"),
+        "operator owns replicas of an autoscaled Deployment: {ours}"
+    );
+}
+
+#[tokio::test]
+async fn hand_edits_and_deletions_are_undone() {
+    let ns = TestNamespace::new("drift").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, APP);
+    ns.wait_ready("shop", TIMEOUT).await;
+    let deployments = ns.api::<Deployment>();
+    let services = ns.api::<Service>();
+
+    // Someone changes the image with kubectl edit/patch, and deletes a Service.
+    let out = kubectl(&[
+        "-n",
+        &ns.name,
+        "set",
+        "image",
+        "deployment/shop-resize",
+        "resize=evil:latest",
+    ]);
+    assert!(out.success, "{}", out.stderr);
+    services
+        .delete("shop-mail", &DeleteParams::default())
+        .await
+        .expect("delete service");
+    // And someone removes a label the operator set.
+    deployments
+        .patch(
+            "shop",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"app.kubernetes.io/part-of": null}}})),
+        )
+        .await
+        .expect("patch");
+
+    wait_for("drift undone", TIMEOUT, || {
+        let (deployments, services) = (deployments.clone(), services.clone());
+        async move {
+            let image = image_and_env(
+                &deployments
+                    .get("shop-resize")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+            .0;
+            let service = services
+                .get_opt("shop-mail")
+                .await
+                .map_err(|e| e.to_string())?;
+            let label = deployments
+                .get("shop")
+                .await
+                .map_err(|e| e.to_string())?
+                .metadata
+                .labels
+                .unwrap_or_default()
+                .get("app.kubernetes.io/part-of")
+                .cloned();
+            if image == "registry.example/shop:1.0"
+                && service.is_some()
+                && label.as_deref() == Some("shop")
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "image {image}, service {}, label {label:?}",
+                    service.is_some()
+                ))
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_the_app_deletes_every_child() {
+    let ns = TestNamespace::new("delete").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, APP);
+    ns.wait_ready("shop", TIMEOUT).await;
+
+    delete_app(&ns, "shop").await;
+    let deployments = ns.api::<Deployment>();
+    let services = ns.api::<Service>();
+    let hpas = ns.api::<HorizontalPodAutoscaler>();
+    wait_for("garbage collection", TIMEOUT, || {
+        let (deployments, services, hpas) = (deployments.clone(), services.clone(), hpas.clone());
+        async move {
+            let left = (
+                names(&deployments).await,
+                names(&services).await,
+                names(&hpas).await,
+            );
+            if left.0.is_empty() && left.1.is_empty() && left.2.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,93 @@
+//! Zero writes in steady state, measured on the real API server: once many apps are Ready,
+//! several resync periods pass and the API server's audit log shows no write request from the
+//! operator's ServiceAccount.
+
+use std::time::Duration;
+
+use serverless_e2e::*;
+
+const APPS: usize = 30;
+const RESYNC_SECONDS: u64 = 5;
+const RESYNCS: u64 = 4;
+
+fn app(i: usize) -> String {
+    // A mix of scaling modes: fixed, HPA, KEDA ScaledObject, HTTPScaledObject.
+    let worker = match i % 4 {
+        0 => "{name: w, replicas: {min: 2, max: 2}}",
+        1 => {
+            "{name: w, resources: {requests: {cpu: 100m}}, replicas: {min: 1, max: 3}, autoscaling: {cpuUtilization: 60}}"
+        }
+        2 => {
+            "{name: w, replicas: {min: 0, max: 3}, triggers: [{type: cron, metadata: {timezone: UTC, start: '0 8 * * *', end: '0 9 * * *', desiredReplicas: '1'}}]}"
+        }
+        _ => {
+            "{name: w, ports: [{name: http, port: 8080}], replicas: {min: 0, max: 3}, http: {hosts: [w.example.com]}}"
+        }
+    };
+    format!(
+        "apiVersion: serverless-operator.dev/v1alpha1
+kind: ServerlessApp
+metadata: {{name: app-{i}}}
+spec:
+  image: registry.example/app:{i}
+  master:
+    ports: [{{name: http, port: 8080}}]
+    resources: {{requests: {{cpu: 50m, memory: 32Mi}}}}
+    replicas: {{min: 1, max: 2}}
+  workers: [{worker}]
+"
+    )
+}
+
+#[tokio::test]
+async fn resyncs_of_ready_apps_write_nothing() {
+    let Some(audit) = audit_log() else {
+        eprintln!(
+            "AUDIT_LOG not set or missing: this check needs the API server's audit log (make e2e sets it for the local cluster)"
+        );
+        return;
+    };
+    let ns = TestNamespace::new("steady").await;
+    install_crds(&ns.client, true).await;
+    let resync = RESYNC_SECONDS.to_string();
+    let operator = Operator::start_with_log(
+        &ns,
+        &["--resync-seconds", &resync],
+        "info,serverless_operator::controller=debug",
+    )
+    .await;
+    let all: String = (0..APPS).map(|i| format!("---\n{}", app(i))).collect();
+    kubectl_apply(&ns.name, &all);
+    for i in 0..APPS {
+        ns.wait_ready(&format!("app-{i}"), Duration::from_secs(180))
+            .await;
+    }
+    let during_convergence = audit_writes_since(&audit, 0, &operator.username).len();
+
+    // Let late watch events settle, then watch several resync periods.
+    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS)).await;
+    let offset = audit_offset(&audit);
+    let log_before = std::fs::read_to_string(&operator.log)
+        .unwrap_or_default()
+        .matches("reconciled")
+        .count();
+    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS * RESYNCS)).await;
+    let reconciles = std::fs::read_to_string(&operator.log)
+        .unwrap_or_default()
+        .matches("reconciled")
+        .count()
+        - log_before;
+    let writes = audit_writes_since(&audit, offset, &operator.username);
+
+    eprintln!(
+        "{APPS} apps: {during_convergence} writes while converging ({:.1}/app); {reconciles} reconciles over {}s of steady state; {} writes",
+        during_convergence as f64 / APPS as f64,
+        RESYNC_SECONDS * RESYNCS,
+        writes.len()
+    );
+    assert!(
+        reconciles >= APPS * (RESYNCS as usize - 1),
+        "expected resyncs to reconcile every app about every {RESYNC_SECONDS}s, saw {reconciles} reconciles"
+    );
+    assert!(writes.is_empty(), "writes in steady state: {writes:#?}");
+}
