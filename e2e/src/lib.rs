@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -370,9 +370,26 @@ impl Drop for Operator {
     }
 }
 
+/// Apply the operator's ClusterRole exactly as `config/rbac/role.yaml` defines it; returns its
+/// name.
+pub async fn install_operator_cluster_role(client: &Client) -> String {
+    let text = std::fs::read_to_string(repo().join("config/rbac/role.yaml"))
+        .expect("config/rbac/role.yaml");
+    let role: ClusterRole = serde_saphyr::from_str(&text).expect("ClusterRole YAML");
+    let name = role.name_any();
+    Api::<ClusterRole>::all(client.clone())
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&role),
+        )
+        .await
+        .expect("cluster role");
+    name
+}
+
 /// A kubeconfig for a ServiceAccount `serverless-operator` in the test namespace, bound to the
-/// operator's ClusterRole from config/ when present, else cluster-admin; token from the
-/// TokenRequest API.
+/// operator's least-privilege ClusterRole from config/rbac; token from the TokenRequest API.
 async fn service_account_kubeconfig(ns: &TestNamespace) -> (PathBuf, String) {
     let sa_name = "serverless-operator";
     let sa: ServiceAccount =
@@ -385,7 +402,7 @@ async fn service_account_kubeconfig(ns: &TestNamespace) -> (PathBuf, String) {
         )
         .await
         .expect("service account");
-    let role = std::env::var("E2E_OPERATOR_CLUSTERROLE").unwrap_or_else(|_| "cluster-admin".into());
+    let role = install_operator_cluster_role(&ns.client).await;
     let binding = ClusterRoleBinding {
         metadata: kube::api::ObjectMeta {
             name: Some(format!("{}-operator", ns.name)),

@@ -180,6 +180,16 @@ fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> 
     status.desired_replicas = Some(desired);
     status.ready_replicas = ready;
 
+    // The ReplicaSet's own complaint (a missing ServiceAccount, a quota, an admission denial)
+    // is the most useful thing to show when pods do not come up.
+    let replica_failure = st
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| {
+            c.type_.as_deref() == Some("ReplicaFailure") && c.status.as_deref() == Some("True")
+        })
+        .and_then(|c| c.message.clone());
     let rolled_out = st.observed_generation >= deployment.metadata.generation;
     (status.state, status.message) = if !rolled_out {
         (
@@ -191,12 +201,12 @@ fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> 
     } else if updated >= desired && available >= desired && total <= desired {
         (ComponentState::Ready, None)
     } else {
-        (
-            ComponentState::Progressing,
-            Some(format!(
-                "{available}/{desired} replicas available, {updated} updated"
-            )),
-        )
+        let progress = format!("{available}/{desired} replicas available, {updated} updated");
+        let message = match replica_failure {
+            Some(failure) => format!("{progress}: {failure}"),
+            None => progress,
+        };
+        (ComponentState::Progressing, Some(message))
     };
     status
 }
@@ -211,9 +221,4 @@ fn master_url(app: &ServerlessApp) -> Option<String> {
         PortProtocol::Tcp => "tcp",
     };
     Some(format!("{scheme}://{host}:{}", port.port))
-}
-
-/// Whether two statuses say the same thing. Equal statuses are never written.
-pub fn same(a: Option<&ServerlessAppStatus>, b: &ServerlessAppStatus) -> bool {
-    a == Some(b)
 }
