@@ -483,6 +483,7 @@ pub fn sample(name: &str) -> String {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
+    #[serde(rename = "auditID")]
     pub audit_id: String,
     pub stage: String,
     pub verb: String,

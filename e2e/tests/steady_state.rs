@@ -85,6 +85,11 @@ async fn resyncs_of_ready_apps_write_nothing() {
         RESYNC_SECONDS * RESYNCS,
         writes.len()
     );
+    // The measurement sees the operator at all: creating the apps took writes.
+    assert!(
+        during_convergence >= APPS * 3,
+        "only {during_convergence} writes seen while converging"
+    );
     assert!(
         reconciles >= APPS * (RESYNCS as usize - 1),
         "expected resyncs to reconcile every app about every {RESYNC_SECONDS}s, saw {reconciles} reconciles"
