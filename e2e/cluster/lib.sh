@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # variables are used by the scripts that source this file
 # Shared settings for build.sh, up.sh and down.sh. Source it; do not run it.
 
 CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

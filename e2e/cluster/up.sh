@@ -5,6 +5,9 @@
 #
 #   e2e/cluster/up.sh                 # start whatever is not running, wait until ready
 #   e2e/cluster/up.sh etcd apiserver  # start only these (e.g. after `down.sh apiserver`)
+#   e2e/cluster/up.sh --restart-controllers apiserver
+#                                     # ... then restart kcm, scheduler and kwok too, so they
+#                                     # resume at once instead of after client-go's backoff
 #
 # Idempotent: components already running are left alone. State (pki, etcd data, logs, pid
 # files, kubeconfig, audit.log) lives in $CLUSTER_DIR (default <repo>/.cache/cluster).
@@ -21,13 +24,23 @@ NODE_PODS="${NODE_PODS:-250}"
 SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/16}"
 POD_CIDR="${POD_CIDR:-10.244.0.0/16}" # pod IPs handed out by kwok
 READY_TIMEOUT="${READY_TIMEOUT:-90}"  # seconds, per wait
+# How long kube-controller-manager waits for a node lease renewal before marking the node
+# NotReady. Upstream's 50s makes every fake node NotReady (for about a minute) after an
+# apiserver or etcd outage longer than that, because informers resume with a backoff of up to
+# ~30s; 5m keeps fault tests about the operator, not about nodes.
+NODE_MONITOR_GRACE_PERIOD="${NODE_MONITOR_GRACE_PERIOD:-5m}"
 # Extra flags, word-split: CLUSTER_{ETCD,APISERVER,KCM,SCHEDULER,KWOK}_ARGS.
 
 T0="$(date +%s%3N)"
 elapsed() { echo "$(($(date +%s%3N) - T0))ms"; }
 
 procs=()
+restart_controllers=0
 for a in "$@"; do
+	if [ "$a" = --restart-controllers ]; then
+		restart_controllers=1
+		continue
+	fi
 	p="$(canonical_proc "$a")" || die "unknown component '$a' (known: $CLUSTER_PROCS)"
 	procs+=("$p")
 done
@@ -154,6 +167,8 @@ rules:
 - level: Metadata
 EOF
 
+kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG_ADMIN" "$@"; }
+
 # --- start commands (one function per component) ---------------------------------------------
 start_etcd() {
 	# shellcheck disable=SC2086
@@ -218,6 +233,7 @@ start_kube-controller-manager() {
 		--cluster-signing-cert-file="$PKI/ca.crt" \
 		--cluster-signing-key-file="$PKI/ca.key" \
 		--service-cluster-ip-range="$SERVICE_CIDR" \
+		--node-monitor-grace-period="$NODE_MONITOR_GRACE_PERIOD" \
 		${CLUSTER_KCM_ARGS:-}
 }
 start_kube-scheduler() {
@@ -233,6 +249,13 @@ start_kube-scheduler() {
 		${CLUSTER_SCHEDULER_ARGS:-}
 }
 start_kwok() {
+	# kwok only manages the nodes whose Lease it holds, and a new kwok process has a new holder
+	# identity (hostname + random id): it would wait out the old process's leases (40s) before
+	# making any pod Running. The old process is gone (we only start kwok when it is not
+	# running), so drop its leases; kwok recreates them at once. (Leases are not audited.)
+	if healthy kube-apiserver; then
+		kc delete leases -n kube-node-lease --all --wait=false >/dev/null 2>&1 || true
+	fi
 	# shellcheck disable=SC2086
 	launch kwok "$(cluster_bin kwok)" \
 		--kubeconfig="$CLUSTER_DIR/kwok.kubeconfig" \
@@ -287,26 +310,41 @@ wait_healthy() {
 }
 
 started=()
-for p in $CLUSTER_PROCS; do
-	wants "$p" || continue
-	if pid="$(proc_pid "$p")"; then
-		healthy "$p" || wait_healthy "$p"
-		continue
-	fi
-	rm -f "$(pid_file "$p")"
-	port_busy "$(proc_port "$p")" && die "port $(proc_port "$p") for $p is taken by another process (ports: $CLUSTER_DIR/ports.env; override with *_PORT env vars)"
-	"start_$p"
-	# Each component needs the previous ones (apiserver needs etcd, the rest the apiserver).
-	wait_healthy "$p"
-	started+=("$p")
-	log "$p healthy (pid $(cat "$(pid_file "$p")"), $(elapsed))"
-done
+start_procs() {
+	local p
+	for p in $CLUSTER_PROCS; do
+		wants "$p" || continue
+		if proc_pid "$p" >/dev/null; then
+			healthy "$p" || wait_healthy "$p"
+			continue
+		fi
+		rm -f "$(pid_file "$p")"
+		port_busy "$(proc_port "$p")" && die "port $(proc_port "$p") for $p is taken by another process (ports: $CLUSTER_DIR/ports.env; override with CLUSTER_*_PORT env vars)"
+		"start_$p"
+		# Each component needs the previous ones (apiserver needs etcd, the rest the apiserver).
+		wait_healthy "$p"
+		started+=("$p")
+		log "$p healthy (pid $(cat "$(pid_file "$p")"), $(elapsed))"
+	done
+}
+start_procs
 
-kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG_ADMIN" "$@"; }
+# After an apiserver/etcd outage the controllers' informers resume only after client-go's
+# backoff (up to a minute or two); restarting them once the apiserver is ready skips that.
+if [ "$restart_controllers" = 1 ]; then
+	wait_healthy kube-apiserver
+	"$CLUSTER_SCRIPTS/down.sh" kube-controller-manager kube-scheduler kwok
+	procs=(kube-controller-manager kube-scheduler kwok)
+	start_procs
+fi
 
 if proc_pid kube-apiserver >/dev/null; then
+	# Also after a restart of etcd alone: the apiserver must be ready again before we go on.
+	wait_healthy kube-apiserver
 	# Fake nodes: create those missing (never touch existing ones: keeps the audit log quiet).
-	existing=" $(kc get nodes -o name 2>/dev/null | sed 's|^node/||' | tr '\n' ' ') "
+	names="$(kc get nodes -o name)" || die "cannot list nodes"
+	names="${names//node\//}"
+	existing=" ${names//$'\n'/ } "
 	manifest=""
 	for pool_spec in $CLUSTER_NODE_POOLS; do
 		pool="${pool_spec%%:*}"
@@ -344,9 +382,17 @@ status:
 		kc create -f - <<<"$manifest" >/dev/null
 		log "created nodes ($(elapsed))"
 	fi
-	if proc_pid kwok >/dev/null; then
+	if proc_pid kwok >/dev/null && [ -n "$(kc get nodes -l type=kwok -o name)" ]; then
 		kc wait --for=condition=Ready nodes -l type=kwok --timeout="${READY_TIMEOUT}s" >/dev/null ||
 			die "nodes not Ready; see $(log_file kwok)"
+		# kwok handles a node's pods once it holds the node's Lease.
+		nodes="$(kc get nodes -l type=kwok -o name | wc -l)"
+		deadline=$((SECONDS + READY_TIMEOUT))
+		until [ "$(kc get leases -n kube-node-lease -o name | wc -l)" -ge "$nodes" ]; do
+			[ "$SECONDS" -lt "$deadline" ] || die "kwok holds no node leases; see $(log_file kwok)"
+			sleep 0.2
+		done
+		[ "${#started[@]}" -eq 0 ] || log "nodes Ready and leased by kwok ($(elapsed))"
 	fi
 	# Pods need the namespace's default ServiceAccount (made by kube-controller-manager).
 	if proc_pid kube-controller-manager >/dev/null; then
@@ -355,6 +401,7 @@ status:
 			[ "$SECONDS" -lt "$deadline" ] || die "no default ServiceAccount; see $(log_file kube-controller-manager)"
 			sleep 0.2
 		done
+		[ "${#started[@]}" -eq 0 ] || log "default ServiceAccount present ($(elapsed))"
 	fi
 fi
 
