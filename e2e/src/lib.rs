@@ -288,6 +288,8 @@ pub struct Operator {
     namespace: String,
     extra_args: Vec<String>,
     log_filter: String,
+    /// Port of its /metrics, /livez and /readyz server on 127.0.0.1.
+    pub metrics_port: u16,
 }
 
 impl Operator {
@@ -312,6 +314,7 @@ impl Operator {
             namespace: ns.name.clone(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             log_filter: log_filter.to_string(),
+            metrics_port: free_port(),
         };
         operator.spawn();
         operator
@@ -327,6 +330,8 @@ impl Operator {
             .arg("run")
             .arg("--namespace")
             .arg(&self.namespace)
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{}", self.metrics_port))
             .args(&self.extra_args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", &self.log_filter)
@@ -351,6 +356,64 @@ impl Operator {
         self.kill();
         self.spawn();
     }
+
+    /// Send SIGTERM and wait up to `timeout` for it to exit; returns whether it exited cleanly.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut child) = self.process.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// GET a path of its HTTP server: (status code, body).
+    pub fn http_get(&self, path: &str) -> Result<(u16, String), String> {
+        http_get(self.metrics_port, path)
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Minimal HTTP/1.0 GET against 127.0.0.1:`port`: (status code, body).
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad response: {response}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
 }
 
 impl Drop for Operator {

@@ -2,7 +2,9 @@
 //! [`reconciler::reconcile`].
 
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -16,6 +18,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use kube_lease_manager::LeaseManagerBuilder;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
@@ -23,6 +26,7 @@ use crate::api::ServerlessApp;
 use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
 use crate::children::{HTTPScaledObject, ScaledObject};
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
+use crate::metrics::Metrics;
 use crate::reconciler::{self, Context, Settings, Stores};
 
 /// How the controller runs.
@@ -33,6 +37,107 @@ pub struct Options {
     /// Reconciles running at once (different apps; one app is never reconciled twice at once).
     pub concurrency: u16,
     pub settings: Settings,
+    /// Reconcile only while holding this Lease; always when None.
+    pub leader_election: Option<LeaseOptions>,
+}
+
+/// The Lease that elects one active replica.
+#[derive(Clone, Debug)]
+pub struct LeaseOptions {
+    pub name: String,
+    pub namespace: String,
+    /// Unique per replica (the pod name in a cluster).
+    pub identity: String,
+    /// Seconds a lease stays valid without renewal; a standby takes over after that.
+    pub duration_seconds: u64,
+    /// Seconds before expiry at which the holder renews.
+    pub grace_seconds: u64,
+}
+
+/// The controller's app cache, shared with the metrics endpoint once a controller runs.
+pub type AppsHandle = Arc<Mutex<Option<Store<ServerlessApp>>>>;
+
+/// Run until SIGTERM/SIGINT: the controller directly, or with leader election a standby loop
+/// that runs the controller only while this replica holds the Lease. Losing the Lease stops the
+/// controller at once (in-flight reconciles are dropped, so nothing more is written); a signal
+/// stops it gracefully (in-flight reconciles finish) and then releases the Lease.
+pub async fn run_until_shutdown(
+    client: Client,
+    options: Options,
+    metrics: Arc<Metrics>,
+    apps: AppsHandle,
+) -> Result<(), kube_lease_manager::LeaseManagerError> {
+    let shutdown = shutdown_signal();
+    let graceful = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let Some(lease) = options.leader_election.clone() else {
+        metrics.leader.set(1);
+        run(client, options, metrics, apps, graceful(shutdown)).await;
+        return Ok(());
+    };
+
+    let manager = LeaseManagerBuilder::new(client.clone(), &lease.name)
+        .with_namespace(&lease.namespace)
+        .with_identity(&lease.identity)
+        .with_duration(lease.duration_seconds)
+        .with_grace(lease.grace_seconds)
+        .build()
+        .await?;
+    let (mut leader, lease_task) = manager.watch().await;
+    loop {
+        // Standing by is healthy: a standby is ready, it just does not reconcile.
+        metrics.leader.set(0);
+        metrics.set_ready(true);
+        info!(lease = %lease.name, identity = %lease.identity, "standing by for the lease");
+        let mut stop = shutdown.clone();
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            acquired = leader.wait_for(|l| *l) => if acquired.is_err() { break },
+        }
+        info!(lease = %lease.name, identity = %lease.identity, "acquired the lease");
+        metrics.leader.set(1);
+        metrics.set_ready(false);
+        let mut lost = leader.clone();
+        tokio::select! {
+            _ = run(client.clone(), options.clone(), metrics.clone(), apps.clone(), graceful(shutdown.clone())) => {}
+            _ = lost.wait_for(|l| !*l) => warn!(lease = %lease.name, "lost the lease: controller stopped"),
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    metrics.leader.set(0);
+    // Closing the channel makes the lease task release the Lease.
+    drop(leader);
+    match lease_task.await {
+        Ok(Ok(_)) => info!(lease = %lease.name, "released the lease"),
+        Ok(Err(err)) => warn!(error = %err, "releasing the lease"),
+        Err(err) => warn!(error = %err, "lease task"),
+    }
+    Ok(())
+}
+
+/// A flag that turns true on SIGTERM or SIGINT.
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut sig) => {
+                    sig.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        info!("shutdown requested");
+        let _ = tx.send(true);
+    });
+    rx
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -85,8 +190,14 @@ where
     (reader, stream)
 }
 
-/// Run the controller until SIGTERM/SIGINT.
-pub async fn run(client: Client, options: Options) {
+/// Run one controller until `stop` resolves; in-flight reconciles then finish.
+pub async fn run(
+    client: Client,
+    options: Options,
+    metrics: Arc<Metrics>,
+    apps: AppsHandle,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let ns = options.namespace.as_deref();
     let (deployments, deployment_events) = child_cache::<Deployment>(&client, ns, false);
     let (services, service_events) = child_cache::<Service>(&client, ns, false);
@@ -137,11 +248,22 @@ pub async fn run(client: Client, options: Options) {
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
+    let ready_stores = stores.clone();
+    let ready_metrics = metrics.clone();
+    let readiness = tokio::spawn(async move {
+        if ready_stores
+            .wait_until_ready(Duration::from_secs(300))
+            .await
+        {
+            ready_metrics.set_ready(true);
+        }
+    });
     let ctx = Arc::new(Context::new(
         client.clone(),
         stores,
         recorder,
         options.settings.clone(),
+        metrics,
     ));
 
     info!(
@@ -149,28 +271,31 @@ pub async fn run(client: Client, options: Options) {
         concurrency = options.concurrency,
         "starting controller"
     );
-    Controller::new(
+    let controller = Controller::new(
         api::<ServerlessApp>(&client, ns),
         watcher::Config::default().any_semantic(),
-    )
-    .with_config(controller::Config::default().concurrency(options.concurrency))
-    .owns_stream(deployment_events)
-    .owns_stream(service_events)
-    .owns_stream(hpa_events)
-    .owns_stream(ingress_events)
-    .owns_stream(scaled_object_events)
-    .owns_stream(http_scaled_object_events)
-    .reconcile_all_on(keda_changes)
-    .shutdown_on_signal()
-    .run(reconciler::reconcile, reconciler::error_policy, ctx)
-    .for_each(|result| async move {
-        match result {
-            Ok((obj, _)) => debug!(ns = obj.namespace, app = %obj.name, "reconciled"),
-            // Reconcile failures are logged by the error policy with their app.
-            Err(controller::Error::ReconcilerFailed(..)) => {}
-            Err(err) => warn!(error = %err, "controller"),
-        }
-    })
-    .await;
+    );
+    *apps.lock().unwrap_or_else(|e| e.into_inner()) = Some(controller.store());
+    controller
+        .with_config(controller::Config::default().concurrency(options.concurrency))
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(hpa_events)
+        .owns_stream(ingress_events)
+        .owns_stream(scaled_object_events)
+        .owns_stream(http_scaled_object_events)
+        .reconcile_all_on(keda_changes)
+        .graceful_shutdown_on(stop)
+        .run(reconciler::reconcile, reconciler::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => debug!(ns = obj.namespace, app = %obj.name, "reconciled"),
+                // Reconcile failures are logged by the error policy with their app.
+                Err(controller::Error::ReconcilerFailed(..)) => {}
+                Err(err) => warn!(error = %err, "controller"),
+            }
+        })
+        .await;
+    readiness.abort();
     info!("controller stopped");
 }

@@ -7,9 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use serverless_operator::controller::{self, Options};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serverless_operator::controller::{self, AppsHandle, LeaseOptions, Options};
+use serverless_operator::metrics::{self, Metrics};
 use serverless_operator::reconciler::Settings;
-use serverless_operator::{crd, render};
+use serverless_operator::{crd, labels, render};
 
 /// Turns ServerlessApp objects into Deployments, Services, HorizontalPodAutoscalers and KEDA
 /// scalers. Run it in a cluster with `run`; preview what it would create with `render`.
@@ -48,6 +52,27 @@ struct RunArgs {
     /// Seconds between reconciles of an app when nothing changes (each is a no-op then).
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
+    /// Field manager name of every server-side apply.
+    #[arg(long, env = "FIELD_MANAGER", default_value = labels::FIELD_MANAGER)]
+    field_manager: String,
+    /// Address of the HTTP server for /metrics, /livez and /readyz (port 0 picks a free one).
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Reconcile only while holding a Lease, so several replicas can run.
+    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
+    leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "serverless-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (in a cluster: the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Identity of this replica in the Lease (default: the pod name, else host name and pid).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Seconds the Lease stays valid without renewal; a standby takes over after that.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -111,24 +136,65 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let client = match kube::Client::try_default().await {
+        let metrics = Arc::new(Metrics::default());
+        let client = match client(metrics.clone()).await {
             Ok(client) => client,
             Err(err) => {
                 tracing::error!(error = %err, "cannot build a Kubernetes client");
                 return ExitCode::FAILURE;
             }
         };
+        let listener = match tokio::net::TcpListener::bind(args.metrics_addr).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::error!(error = %err, addr = %args.metrics_addr, "cannot listen for metrics");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving /metrics, /livez, /readyz");
+        }
+        let apps = AppsHandle::default();
+        tokio::spawn(metrics::serve(listener, metrics.clone(), apps.clone()));
+
+        let identity = args.identity.unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+            format!("{host}-{}", std::process::id())
+        });
         let options = Options {
             namespace: args.namespace,
             concurrency: args.concurrency,
             settings: Settings {
                 resync: Duration::from_secs(args.resync_seconds),
+                field_manager: args.field_manager,
                 ..Settings::default()
             },
+            leader_election: args.leader_elect.then(|| LeaseOptions {
+                name: args.lease_name,
+                namespace: args.lease_namespace,
+                identity,
+                duration_seconds: args.lease_duration_seconds,
+                grace_seconds: (args.lease_duration_seconds / 3).max(1),
+            }),
         };
-        controller::run(client, options).await;
-        ExitCode::SUCCESS
+        match controller::run_until_shutdown(client, options, metrics, apps).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(error = %err, "leader election failed");
+                ExitCode::FAILURE
+            }
+        }
     })
+}
+
+/// A client from the kubeconfig or in-cluster config, counting every request it sends.
+async fn client(metrics: Arc<Metrics>) -> Result<kube::Client, kube::Error> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&metrics::counting_layer(metrics))
+        .build())
 }
 
 fn init_logging(format: LogFormat) {

@@ -31,6 +31,7 @@ use crate::children::{self, Child, ChildKind, HTTPScaledObject, ScaledObject};
 use crate::diff;
 use crate::error::{Error, Result};
 use crate::labels::{APP_LABEL, FIELD_MANAGER};
+use crate::metrics::Metrics;
 use crate::status::{self, Observed, Stall};
 
 /// Read-only caches of everything the operator owns, fed by watches. Reconciles read these
@@ -162,6 +163,8 @@ pub struct Settings {
     /// First retry delay after an error; doubles up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Field manager of every server-side apply.
+    pub field_manager: String,
 }
 
 impl Default for Settings {
@@ -170,6 +173,7 @@ impl Default for Settings {
             resync: Duration::from_secs(300),
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
+            field_manager: FIELD_MANAGER.to_string(),
         }
     }
 }
@@ -180,6 +184,7 @@ pub struct Context {
     pub stores: Stores,
     pub recorder: Recorder,
     pub settings: Settings,
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per app, for exponential backoff.
     failures: Mutex<HashMap<ObjectRef<ServerlessApp>, u32>>,
     /// Set once the caches were seen full.
@@ -187,12 +192,19 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, stores: Stores, recorder: Recorder, settings: Settings) -> Self {
+    pub fn new(
+        client: Client,
+        stores: Stores,
+        recorder: Recorder,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Context {
             client,
             stores,
             recorder,
             settings,
+            metrics,
             failures: Mutex::default(),
             caches_ready: AtomicBool::new(false),
         }
@@ -206,6 +218,14 @@ impl Context {
 
 /// Bring one app's children and status in line with its spec.
 pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Action> {
+    let start = std::time::Instant::now();
+    let result = reconcile_app(&app, &ctx).await;
+    ctx.metrics
+        .reconciled(start.elapsed(), result.as_ref().err().map(Error::category));
+    result
+}
+
+async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<Action> {
     let ns = app.namespace().ok_or(Error::MissingNamespace)?;
     let name = app.name_any();
     if app.metadata.deletion_timestamp.is_some() {
@@ -221,7 +241,7 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
         ctx.caches_ready.store(true, Ordering::Relaxed);
     }
 
-    let desired = match children::desired(&app) {
+    let desired = match children::desired(app) {
         Ok(desired) => desired,
         Err(err) => {
             let stall = Stall {
@@ -232,7 +252,7 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
                 stall: Some(stall),
                 ..Observed::default()
             };
-            write_status(&app, &ctx, &observed).await?;
+            write_status(app, ctx, &observed).await?;
             return Err(err);
         }
     };
@@ -259,7 +279,7 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
             if wanted.contains(&(kind, child.clone())) {
                 continue;
             }
-            match delete(&ctx, kind, &ns, &child, child_uid).await {
+            match delete(ctx, kind, &ns, &child, child_uid).await {
                 Ok(()) => deleted.push(format!("{} {child}", kind.as_str())),
                 Err(err) => {
                     warn!(%ns, app = %name, error = %err, "prune failed");
@@ -271,7 +291,7 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
 
     let mut applied = Vec::new();
     for child in desired.iter().filter(|c| kind_available(c.kind())) {
-        match apply_if_changed(&ctx, &app, &ns, &uid, child).await {
+        match apply_if_changed(ctx, app, &ns, &uid, child).await {
             Ok(true) => applied.push(format!("{} {}", child.kind().as_str(), child.name())),
             Ok(false) => {}
             Err(err) => {
@@ -284,8 +304,8 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
     if !applied.is_empty() {
         info!(%ns, app = %name, objects = %applied.join(", "), "applied");
         publish(
-            &ctx,
-            &app,
+            ctx,
+            app,
             EventType::Normal,
             "Applied",
             "Apply",
@@ -296,8 +316,8 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
     if !deleted.is_empty() {
         info!(%ns, app = %name, objects = %deleted.join(", "), "deleted");
         publish(
-            &ctx,
-            &app,
+            ctx,
+            app,
             EventType::Normal,
             "Deleted",
             "Prune",
@@ -343,12 +363,12 @@ pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Act
         missing_crds,
         stall,
     };
-    write_status(&app, &ctx, &observed).await?;
+    write_status(app, ctx, &observed).await?;
 
     if let Some(err) = failure {
         return Err(err);
     }
-    ctx.failures().remove(&ObjectRef::from_obj(&*app));
+    ctx.failures().remove(&ObjectRef::from_obj(&**app));
     Ok(Action::requeue(ctx.settings.resync))
 }
 
@@ -408,7 +428,7 @@ async fn apply_if_changed(
         }
     }
     with_kind!(kind, ctx.stores, |_store, T| {
-        apply::<T>(&ctx.client, ns, &name, &body)
+        apply::<T>(&ctx.client, &ctx.settings.field_manager, ns, &name, &body)
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.as_str(),
@@ -419,7 +439,13 @@ async fn apply_if_changed(
     Ok(true)
 }
 
-async fn apply<K>(client: &Client, ns: &str, name: &str, body: &Value) -> kube::Result<()>
+async fn apply<K>(
+    client: &Client,
+    field_manager: &str,
+    ns: &str,
+    name: &str,
+    body: &Value,
+) -> kube::Result<()>
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
@@ -427,7 +453,7 @@ where
         + Serialize
         + std::fmt::Debug,
 {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let params = PatchParams::apply(field_manager).force();
     Api::<K>::namespaced(client.clone(), ns)
         .patch(name, &params, &Patch::Apply(body))
         .await
@@ -510,7 +536,7 @@ async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_
     Api::<ServerlessApp>::namespaced(ctx.client.clone(), &ns)
         .patch_status(
             &app.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
+            &PatchParams::apply(&ctx.settings.field_manager).force(),
             &Patch::Apply(&body),
         )
         .await

@@ -252,7 +252,13 @@ fn harness(stores: Stores, fail_path: Option<&str>) -> Harness {
         },
     );
     Harness {
-        ctx: Arc::new(Context::new(client, stores, recorder, Settings::default())),
+        ctx: Arc::new(Context::new(
+            client,
+            stores,
+            recorder,
+            Settings::default(),
+            Arc::new(Metrics::default()),
+        )),
         sent,
         server,
     }
