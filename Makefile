@@ -7,8 +7,9 @@ CARGO    ?= cargo
 OPERATOR := target/debug/serverless-operator
 CLUSTER  := e2e/cluster
 STATE    := .cache
-# The local cluster's admin kubeconfig (written by `make cluster-up`).
-CLUSTER_KUBECONFIG := $(CURDIR)/$(STATE)/cluster/kubeconfig
+# State of the local cluster (kubeconfig, audit log, logs); override to run a second one.
+export CLUSTER_DIR ?= $(CURDIR)/$(STATE)/cluster
+CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 KUBECTL   = $(shell readlink -f $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current/kubectl 2>/dev/null || command -v kubectl)
 SAMPLE   ?= samples/flask-faas.yaml
 
@@ -37,6 +38,7 @@ unit: ## Unit, CEL, golden-render and mock-API reconcile tests (no cluster)
 .PHONY: e2e
 e2e: build cluster-up ## End-to-end suite against the local cluster (or $$E2E_KUBECONFIG)
 	E2E_KUBECONFIG=$${E2E_KUBECONFIG:-$(CLUSTER_KUBECONFIG)} \
+	AUDIT_LOG=$${AUDIT_LOG:-$$([ -n "$${E2E_KUBECONFIG:-}" ] || echo $(CLUSTER_DIR)/audit.log)} \
 	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) \
 	$(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
 
