@@ -292,6 +292,8 @@ pub async fn run(
                 Ok((obj, _)) => debug!(ns = obj.namespace, app = %obj.name, "reconciled"),
                 // Reconcile failures are logged by the error policy with their app.
                 Err(controller::Error::ReconcilerFailed(..)) => {}
+                // An app deleted while queued: nothing to do.
+                Err(controller::Error::ObjectNotFound(obj)) => debug!(app = %obj, "gone"),
                 Err(err) => warn!(error = %err, "controller"),
             }
         })

@@ -94,24 +94,37 @@ struct ObservedChild {
 }
 
 impl Stores {
+    /// Whether every cache holds a full list (KEDA caches count only once their CRD exists).
+    pub fn is_ready(&self) -> bool {
+        use futures::FutureExt;
+        fn listed<K>(store: &Store<K>) -> bool
+        where
+            K: kube::runtime::reflector::Lookup + Clone + 'static,
+            K::DynamicType: std::hash::Hash + Eq + Clone,
+        {
+            store.wait_until_ready().now_or_never().is_some()
+        }
+        listed(&self.crds)
+            && listed(&self.deployments)
+            && listed(&self.services)
+            && listed(&self.horizontal_pod_autoscalers)
+            && listed(&self.ingresses)
+            && (!self.has_crd(SCALED_OBJECT_CRD) || listed(&self.scaled_objects))
+            && (!self.has_crd(HTTP_SCALED_OBJECT_CRD) || listed(&self.http_scaled_objects))
+    }
+
     /// Wait (bounded) until the caches hold a full list, so the first reconciles after a start do
-    /// not re-apply objects only because the cache was still empty. KEDA caches count only once
-    /// their CRD exists.
+    /// not re-apply objects only because the cache was still empty. Polls: the caches fill from
+    /// the controller's own streams.
     pub async fn wait_until_ready(&self, timeout: Duration) -> bool {
-        let all = async {
-            let _ = self.crds.wait_until_ready().await;
-            let _ = self.deployments.wait_until_ready().await;
-            let _ = self.services.wait_until_ready().await;
-            let _ = self.horizontal_pod_autoscalers.wait_until_ready().await;
-            let _ = self.ingresses.wait_until_ready().await;
-            if self.has_crd(SCALED_OBJECT_CRD) {
-                let _ = self.scaled_objects.wait_until_ready().await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_ready() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
             }
-            if self.has_crd(HTTP_SCALED_OBJECT_CRD) {
-                let _ = self.http_scaled_objects.wait_until_ready().await;
-            }
-        };
-        tokio::time::timeout(timeout, all).await.is_ok()
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
     }
 
     /// Whether the cluster serves the CRD named `crd`.

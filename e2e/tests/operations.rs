@@ -1,0 +1,256 @@
+//! Running it like production: health and metrics endpoints, two replicas with leader
+//! election, failover when the leader dies, and a graceful SIGTERM that hands the Lease over.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use serverless_e2e::*;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn app(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: serverless-operator.dev/v1alpha1
+kind: ServerlessApp
+metadata: {{name: {name}}}
+spec:
+  image: {image}
+  master: {{ports: [{{name: http, port: 8080}}], replicas: {{min: 1, max: 1}}}}
+  workers: [{{name: w, replicas: {{min: 1, max: 1}}}}]
+"
+    )
+}
+
+/// Grant the test's operator ServiceAccount the leader-election Role of config/rbac, in the
+/// test namespace (where the Lease lives).
+async fn grant_leases(ns: &TestNamespace) {
+    let text = std::fs::read_to_string(repo().join("config/rbac/leader_election_role.yaml"))
+        .expect("role file");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("yaml");
+    let params = PatchParams::apply("e2e").force();
+    for mut doc in docs {
+        doc["metadata"]["namespace"] = json!(ns.name);
+        match doc["kind"].as_str() {
+            Some("Role") => {
+                let role: Role = serde_json::from_value(doc).expect("role");
+                ns.api::<Role>()
+                    .patch(
+                        role.metadata.name.as_deref().unwrap_or_default(),
+                        &params,
+                        &Patch::Apply(&role),
+                    )
+                    .await
+                    .expect("role");
+            }
+            Some("RoleBinding") => {
+                doc["subjects"][0]["namespace"] = json!(ns.name);
+                let binding: RoleBinding = serde_json::from_value(doc).expect("binding");
+                ns.api::<RoleBinding>()
+                    .patch(
+                        binding.metadata.name.as_deref().unwrap_or_default(),
+                        &params,
+                        &Patch::Apply(&binding),
+                    )
+                    .await
+                    .expect("binding");
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn holder(ns: &TestNamespace) -> Option<String> {
+    ns.api::<Lease>()
+        .get_opt("serverless-operator")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty())
+}
+
+async fn images_converged(ns: &TestNamespace, apps: usize, image: &str) -> Result<(), String> {
+    let deployments = ns
+        .api::<Deployment>()
+        .list(&Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let done = deployments
+        .iter()
+        .filter(|d| {
+            d.spec
+                .template
+                .spec
+                .as_ref()
+                .map(|p| p.containers[0].image.as_deref() == Some(image))
+                == Some(true)
+        })
+        .count();
+    if done == apps * 2 {
+        Ok(())
+    } else {
+        Err(format!("{done}/{} Deployments on {image}", apps * 2))
+    }
+}
+
+#[tokio::test]
+async fn health_and_metrics_endpoints() {
+    let ns = TestNamespace::new("metrics").await;
+    install_crds(&ns.client, true).await;
+    let operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, &app("shop", "registry.example/shop:1"));
+    ns.wait_ready("shop", TIMEOUT).await;
+
+    assert_eq!(operator.http_get("/livez").map(|r| r.0), Ok(200));
+    let ready = wait_for("readyz", Duration::from_secs(30), || async {
+        match operator.http_get("/readyz") {
+            Ok((200, body)) => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(ready, "ok");
+    let (code, metrics) = operator.http_get("/metrics").expect("metrics");
+    assert_eq!(code, 200);
+    for expected in [
+        "serverless_operator_reconciles_total{result=\"success\"}",
+        "serverless_operator_reconcile_duration_seconds_bucket",
+        "serverless_operator_api_requests_total{verb=\"patch\"}",
+        "serverless_operator_api_requests_total{verb=\"watch\"}",
+        "serverless_operator_apps{condition=\"Ready\",status=\"True\"} 1",
+        "serverless_operator_leader 1",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing `{expected}` in:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn standby_takes_over_when_the_leader_dies_and_on_sigterm() {
+    const APPS: usize = 8;
+    const LEASE_SECONDS: u64 = 6;
+    let ns = TestNamespace::new("leader").await;
+    install_crds(&ns.client, true).await;
+    let lease_args = [
+        "--leader-elect",
+        "--lease-namespace",
+        &ns.name,
+        "--lease-duration-seconds",
+        "6",
+    ];
+    grant_leases(&ns).await;
+    let mut a = Operator::start(
+        &ns,
+        &[&lease_args[..], &["--identity", "replica-a"]].concat(),
+    )
+    .await;
+    let first = wait_for("a leader", TIMEOUT, || async {
+        holder(&ns).await.ok_or("none".to_string())
+    })
+    .await;
+    assert_eq!(first, "replica-a");
+    let mut b = Operator::start(
+        &ns,
+        &[&lease_args[..], &["--identity", "replica-b"]].concat(),
+    )
+    .await;
+    let all: String = (0..APPS)
+        .map(|i| {
+            format!(
+                "---\n{}",
+                app(&format!("app-{i}"), "registry.example/app:1")
+            )
+        })
+        .collect();
+    kubectl_apply(&ns.name, &all);
+    for i in 0..APPS {
+        ns.wait_ready(&format!("app-{i}"), TIMEOUT).await;
+    }
+    // The standby is ready but not leading.
+    let standby_metrics = b.http_get("/metrics").expect("standby metrics").1;
+    assert!(
+        standby_metrics.contains("serverless_operator_leader 0"),
+        "{standby_metrics}"
+    );
+    assert!(
+        !standby_metrics.contains("verb=\"patch\""),
+        "the standby wrote: {standby_metrics}"
+    );
+
+    // Kill the leader mid-rollout: the standby takes over within the lease duration.
+    let all_v2: String = (0..APPS)
+        .map(|i| {
+            format!(
+                "---\n{}",
+                app(&format!("app-{i}"), "registry.example/app:2")
+            )
+        })
+        .collect();
+    kubectl_apply(&ns.name, &all_v2);
+    a.kill();
+    let killed = Instant::now();
+    let next = wait_for("the standby to take over", TIMEOUT, || async {
+        match holder(&ns).await {
+            Some(h) if h == "replica-b" => Ok(h),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let takeover = killed.elapsed();
+    wait_for("rollout to converge", TIMEOUT, || {
+        images_converged(&ns, APPS, "registry.example/app:2")
+    })
+    .await;
+    eprintln!(
+        "leader killed: {next} took over after {takeover:?}; rollout converged after {:?}",
+        killed.elapsed()
+    );
+    assert!(
+        takeover < Duration::from_secs(LEASE_SECONDS * 3),
+        "takeover took {takeover:?}"
+    );
+    let apps = ns.apps().list(&Default::default()).await.expect("apps");
+    assert_eq!(apps.items.len(), APPS, "nothing duplicated or lost");
+
+    // A graceful stop releases the Lease, so the next replica does not wait for expiry.
+    a.restart(); // comes back as the standby
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stopped = Instant::now();
+    assert!(
+        b.terminate(Duration::from_secs(20)),
+        "SIGTERM did not stop the leader cleanly"
+    );
+    wait_for("replica-a to lead again", TIMEOUT, || async {
+        match holder(&ns).await {
+            Some(h) if h == "replica-a" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let handover = stopped.elapsed();
+    eprintln!("SIGTERM: lease handed over after {handover:?}");
+    assert!(
+        handover < Duration::from_secs(LEASE_SECONDS),
+        "handover took {handover:?}: the lease was not released"
+    );
+    let all_v3: String = (0..APPS)
+        .map(|i| {
+            format!(
+                "---\n{}",
+                app(&format!("app-{i}"), "registry.example/app:3")
+            )
+        })
+        .collect();
+    kubectl_apply(&ns.name, &all_v3);
+    wait_for("new leader reconciles", TIMEOUT, || {
+        images_converged(&ns, APPS, "registry.example/app:3")
+    })
+    .await;
+}
