@@ -22,8 +22,9 @@ addon="$(module_dir github.com/kedacore/http-add-on "$KEDA_HTTP_ADDON_VERSION")"
 [ -d "$keda/config/crd/bases" ] || { echo "KEDA CRDs not found in $keda" >&2; exit 1; }
 [ -d "$addon/config/crd/bases" ] || { echo "HTTP add-on CRDs not found in $addon" >&2; exit 1; }
 
-out="${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/keda-crds/$KEDA_VERSION-$KEDA_HTTP_ADDON_VERSION"
+out="${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/keda-crds/$KEDA_VERSION-$KEDA_HTTP_ADDON_VERSION-2"
 mkdir -p "$out"
-cp "$keda"/config/crd/bases/keda.sh_*.yaml "$addon"/config/crd/bases/http.keda.sh_*.yaml "$out/"
+cp "$keda"/config/crd/bases/keda.sh_*.yaml "$keda"/config/crd/bases/eventing.keda.sh_*.yaml \
+	"$addon"/config/crd/bases/http.keda.sh_*.yaml "$out/"
 chmod u+w "$out"/*.yaml
 echo "$out"

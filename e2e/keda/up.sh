@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Run the real KEDA operator (and, on request, the HTTP add-on operator) as local processes
+# against the local cluster of e2e/cluster/up.sh, which must be running.
+#
+#   e2e/keda/up.sh                         # KEDA operator only
+#   e2e/keda/up.sh operator http-add-on    # both
+#
+# Idempotent: installs/updates KEDA's CRDs (server-side apply, from crds.sh), creates the `keda`
+# namespace, makes the gRPC TLS files once, starts what is not running and waits for each
+# process's /readyz. State (pid files, logs, certs, ports.env, env) lives in $CLUSTER_DIR/keda.
+# Binaries come from build.sh (run automatically; instant when already built).
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+READY_TIMEOUT="${READY_TIMEOUT:-60}"
+# Extra flags, word-split: KEDA_OPERATOR_ARGS, KEDA_HTTP_ADDON_ARGS.
+
+procs=()
+for a in "$@"; do
+	p="$(keda_canonical_proc "$a")" || die "unknown component '$a' (known: operator http-add-on)"
+	procs+=("$p")
+done
+[ "${#procs[@]}" -gt 0 ] || procs=(keda-operator)
+
+# --- the cluster -----------------------------------------------------------------------------
+[ -f "$CLUSTER_DIR/env" ] || die "no $CLUSTER_DIR/env: start the cluster with e2e/cluster/up.sh"
+# shellcheck disable=SC1091
+source "$CLUSTER_DIR/env"
+kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG" "$@"; }
+kc get --raw /readyz >/dev/null 2>&1 || die "the cluster at $APISERVER_URL is not ready: start it with e2e/cluster/up.sh"
+
+# --- binaries --------------------------------------------------------------------------------
+declare -A BIN
+for p in "${procs[@]}"; do
+	c="$(keda_component "$p")"
+	BIN[$p]="$("$KEDA_SCRIPTS/build.sh" "$c")"
+	[ -x "${BIN[$p]}" ] || die "$p binary missing: run $KEDA_SCRIPTS/build.sh $c"
+done
+
+mkdir -p "$KEDA_DIR"
+
+# --- ports -----------------------------------------------------------------------------------
+port_busy() { (exec 3<>"/dev/tcp/$KEDA_HOST/$1") 2>/dev/null; }
+if [ ! -f "$KEDA_DIR/ports.env" ]; then
+	for v in $KEDA_PORT_VARS; do
+		if [ -z "${!v:-}" ]; then
+			port="$(keda_default_port "$v")"
+			while port_busy "$port"; do port=$((port + 1)); done
+			printf -v "$v" '%s' "$port"
+		fi
+	done
+fi
+keda_load_ports
+for v in $KEDA_PORT_VARS; do echo "$v=${!v}"; done >"$KEDA_DIR/ports.env"
+
+# --- CRDs and namespace ----------------------------------------------------------------------
+crd_dir="$("$KEDA_SCRIPTS/crds.sh")"
+# crds.sh copies keda.sh_*.yaml and http.keda.sh_*.yaml only; the operator also watches
+# eventing.keda.sh (CloudEventSource, ClusterCloudEventSource) and exits after its 2-minute cache
+# sync timeout when those CRDs are missing. Take them from the same module (its version is the
+# one pinned by ./operator/go.mod, already in the module cache after build.sh).
+keda_mod_dir="$(cd "$KEDA_SCRIPTS/operator" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)"
+if [ -z "$keda_mod_dir" ] || [ ! -d "$keda_mod_dir/config/crd/bases" ]; then
+	die "KEDA module not found: run $KEDA_SCRIPTS/build.sh"
+fi
+crd_files=("$crd_dir"/*.yaml "$keda_mod_dir"/config/crd/bases/eventing.keda.sh_*.yaml)
+crd_args=()
+for f in "${crd_files[@]}"; do crd_args+=(-f "$f"); done
+kc apply --server-side --field-manager=serverless-e2e-keda "${crd_args[@]}" >/dev/null
+kc wait --for=condition=Established --timeout=30s "${crd_args[@]}" >/dev/null
+kc create namespace keda --dry-run=client -o yaml | kc apply --server-side --field-manager=serverless-e2e-keda -f - >/dev/null
+
+# --- TLS for the operator's gRPC metrics service (mTLS: the same cert serves and is a client) --
+CERT_DIR="$KEDA_DIR/certs"
+if [ ! -s "$CERT_DIR/tls.key" ] || [ ! -s "$CERT_DIR/tls.crt" ] || [ ! -s "$CERT_DIR/ca.crt" ]; then
+	command -v openssl >/dev/null || die "openssl is needed to make $CERT_DIR (apt-get install openssl)"
+	mkdir -p "$CERT_DIR"
+	tmp="$(mktemp -d)"
+	ossl() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed"; }
+	ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+		-keyout "$tmp/ca.key" -out "$tmp/ca.crt" -subj "/O=KEDAORG/CN=KEDA" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+	cat >"$tmp/ext" <<EOF
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=DNS:keda-operator,DNS:keda-operator.keda,DNS:keda-operator.keda.svc,DNS:keda-operator.keda.svc.cluster.local,DNS:localhost,IP:127.0.0.1
+EOF
+	ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$tmp/tls.key" -out "$tmp/tls.csr" -subj "/O=KEDAORG/CN=keda-operator.keda.svc"
+	ossl x509 -req -in "$tmp/tls.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial \
+		-days 3650 -out "$tmp/tls.crt" -extfile "$tmp/ext"
+	chmod 600 "$tmp"/*.key
+	mv "$tmp/ca.key" "$tmp/ca.crt" "$tmp/tls.key" "$tmp/tls.crt" "$CERT_DIR/"
+	rm -rf "$tmp"
+	log "made gRPC TLS files in $CERT_DIR"
+fi
+
+# --- processes -------------------------------------------------------------------------------
+launch() { # name env-and-command...
+	local name="$1"
+	shift
+	echo "--- $(date -Is) $*" >>"$(keda_log_file "$name")"
+	# setsid: own session, so the process outlives this shell and is stopped only by down.sh.
+	setsid env "$@" >>"$(keda_log_file "$name")" 2>&1 </dev/null &
+	echo $! >"$(keda_pid_file "$name")"
+}
+probe_port() {
+	case "$1" in
+	keda-operator) echo "$KEDA_PROBE_PORT" ;;
+	keda-http-add-on-operator) echo "$KEDA_HTTP_ADDON_PROBE_PORT" ;;
+	esac
+}
+ports_of() {
+	case "$1" in
+	keda-operator) echo "$KEDA_METRICS_PORT $KEDA_PROBE_PORT $KEDA_GRPC_PORT" ;;
+	keda-http-add-on-operator) echo "$KEDA_HTTP_ADDON_METRICS_PORT $KEDA_HTTP_ADDON_PROBE_PORT" ;;
+	esac
+}
+healthy() { curl -fs --max-time 2 "http://$KEDA_HOST:$(probe_port "$1")/readyz" >/dev/null 2>&1; }
+
+start_keda-operator() {
+	# shellcheck disable=SC2086
+	launch keda-operator \
+		KUBECONFIG="$KUBECONFIG" \
+		WATCH_NAMESPACE="" \
+		KEDA_CLUSTER_OBJECT_NAMESPACE=keda \
+		POD_NAMESPACE=keda \
+		"${BIN[keda-operator]}" \
+		--leader-elect=false \
+		--enable-cert-rotation=false \
+		--cert-dir="$CERT_DIR" \
+		--ca-dir="$CERT_DIR/custom-ca" \
+		--metrics-bind-address="$KEDA_HOST:$KEDA_METRICS_PORT" \
+		--health-probe-bind-address="$KEDA_HOST:$KEDA_PROBE_PORT" \
+		--metrics-service-bind-address="$KEDA_HOST:$KEDA_GRPC_PORT" \
+		--zap-log-level="${KEDA_LOG_LEVEL:-info}" \
+		${KEDA_OPERATOR_ARGS:-}
+}
+start_keda-http-add-on-operator() {
+	# The operator only writes the external scaler's address (<svc>.<ns>:<port>) into the
+	# ScaledObjects it generates; nothing here runs that scaler or the interceptor.
+	# shellcheck disable=SC2086
+	launch keda-http-add-on-operator \
+		KUBECONFIG="$KUBECONFIG" \
+		KEDA_HTTP_OPERATOR_NAMESPACE=keda \
+		KEDA_HTTP_OPERATOR_WATCH_NAMESPACE="" \
+		KEDAHTTP_OPERATOR_EXTERNAL_SCALER_SERVICE="${KEDAHTTP_OPERATOR_EXTERNAL_SCALER_SERVICE:-keda-add-ons-http-external-scaler}" \
+		KEDAHTTP_OPERATOR_EXTERNAL_SCALER_PORT="${KEDAHTTP_OPERATOR_EXTERNAL_SCALER_PORT:-9090}" \
+		"${BIN[keda-http-add-on-operator]}" \
+		--leader-elect=false \
+		--metrics-bind-address="$KEDA_HOST:$KEDA_HTTP_ADDON_METRICS_PORT" \
+		--health-probe-bind-address="$KEDA_HOST:$KEDA_HTTP_ADDON_PROBE_PORT" \
+		--zap-devel=false \
+		${KEDA_HTTP_ADDON_ARGS:-}
+}
+
+T0=$SECONDS
+for p in "${procs[@]}"; do
+	if pid="$(keda_proc_pid "$p")"; then
+		log "$p already running (pid $pid)"
+	else
+		rm -f "$(keda_pid_file "$p")"
+		for port in $(ports_of "$p"); do
+			port_busy "$port" && die "port $port for $p is taken by another process (ports: $KEDA_DIR/ports.env; override with KEDA_*_PORT env vars)"
+		done
+		"start_$p"
+	fi
+	deadline=$((SECONDS + READY_TIMEOUT))
+	until healthy "$p"; do
+		if ! keda_proc_pid "$p" >/dev/null; then
+			tail -n 20 "$(keda_log_file "$p")" >&2
+			die "$p exited; log: $(keda_log_file "$p")"
+		fi
+		[ "$SECONDS" -lt "$deadline" ] || die "$p not ready after ${READY_TIMEOUT}s; log: $(keda_log_file "$p")"
+		sleep 0.2
+	done
+	log "$p ready (pid $(cat "$(keda_pid_file "$p")"), $((SECONDS - T0))s): log $(keda_log_file "$p")"
+done
+
+cat >"$KEDA_DIR/env" <<EOF
+# source this file: settings of the KEDA processes started by e2e/keda/up.sh
+export KEDA_DIR="$KEDA_DIR"
+export KEDA_CERT_DIR="$CERT_DIR"
+$(sed 's/^/export /' "$KEDA_DIR/ports.env")
+EOF
