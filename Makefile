@@ -37,8 +37,9 @@ unit: ## Unit, CEL, golden-render and mock-API reconcile tests (no cluster)
 
 .PHONY: e2e
 e2e: build cluster-up ## End-to-end suite against the local cluster (or $$E2E_KUBECONFIG)
-	E2E_KUBECONFIG=$${E2E_KUBECONFIG:-$(CLUSTER_KUBECONFIG)} \
-	AUDIT_LOG=$${AUDIT_LOG:-$$([ -n "$${E2E_KUBECONFIG:-}" ] || echo $(CLUSTER_DIR)/audit.log)} \
+	if [ -z "$${E2E_KUBECONFIG:-}" ]; then \
+		export E2E_KUBECONFIG=$(CLUSTER_KUBECONFIG) AUDIT_LOG=$(CLUSTER_DIR)/audit.log E2E_LOCAL_CLUSTER=1; \
+	fi; \
 	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) \
 	$(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
 

@@ -29,6 +29,33 @@ use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
 use crate::reconciler::{self, Context, Settings, Stores};
 
+/// Seconds after which the API server ends each watch; the watcher then resumes it. Short
+/// enough that a client read timeout above it catches dead connections.
+pub const WATCH_TIMEOUT_SECS: u32 = 60;
+/// Client read timeout: longer than a watch may stay silent.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(WATCH_TIMEOUT_SECS as u64 + 30);
+
+fn watch_config() -> watcher::Config {
+    watcher::Config::default().timeout(WATCH_TIMEOUT_SECS)
+}
+
+/// The Controller by default backs off the merged stream of all its watches whenever any one
+/// fails, which pauses every watch; after an API server restart, several watches failing in turn
+/// kept the merged stream backing off for minutes while the paused watches went stale. Each
+/// watch here has its own backoff instead, and the merged stream none.
+struct NoJointBackoff;
+
+impl Iterator for NoJointBackoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoJointBackoff {
+    fn reset(&mut self) {}
+}
+
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -170,7 +197,7 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let config = watcher::Config::default().labels(APP_LABEL).any_semantic();
+    let config = watch_config().labels(APP_LABEL);
     let stream = watcher(api::<K>(client, namespace), config)
         .default_backoff()
         // Managed fields are most of an object's size and the diff never reads them.
@@ -212,7 +239,7 @@ pub async fn run(
     let (crds, crd_writer) = reflector::store();
     let keda_changes = watcher(
         Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
-        watcher::Config::default(),
+        watch_config(),
     )
     .default_backoff()
     .reflect(crd_writer)
@@ -271,10 +298,13 @@ pub async fn run(
         concurrency = options.concurrency,
         "starting controller"
     );
-    let controller = Controller::new(
-        api::<ServerlessApp>(&client, ns),
-        watcher::Config::default().any_semantic(),
-    );
+    // The main watch gets its own backoff like the children's; see `NoJointBackoff`.
+    let (app_reader, app_writer) = reflector::store();
+    let app_events = watcher(api::<ServerlessApp>(&client, ns), watch_config())
+        .default_backoff()
+        .reflect(app_writer)
+        .touched_objects();
+    let controller = Controller::for_stream(app_events, app_reader).trigger_backoff(NoJointBackoff);
     *apps.lock().unwrap_or_else(|e| e.into_inner()) = Some(controller.store());
     controller
         .with_config(controller::Config::default().concurrency(options.concurrency))

@@ -189,9 +189,12 @@ fn run(args: RunArgs) -> ExitCode {
 
 /// A client from the kubeconfig or in-cluster config, counting every request it sends.
 async fn client(metrics: Arc<Metrics>) -> Result<kube::Client, kube::Error> {
-    let config = kube::Config::infer()
+    let mut config = kube::Config::infer()
         .await
         .map_err(kube::Error::InferConfig)?;
+    // Without a read timeout a request on a connection the API server dropped (a restart, say)
+    // can hang forever. Watches are cut by the server sooner (controller::WATCH_TIMEOUT_SECS).
+    config.read_timeout = Some(controller::READ_TIMEOUT);
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&metrics::counting_layer(metrics))
         .build())

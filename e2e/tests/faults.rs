@@ -1,0 +1,318 @@
+//! Faults on the real control plane: the API server and etcd restarted under a running
+//! operator, a flood of updates to one app, and an admission policy refusing one app's
+//! children. Each reports how long recovery took.
+//!
+//! One binary, tests run one at a time (`--test-threads` does not matter: the outage test holds
+//! a lock), because stopping the API server disturbs everything else.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use serverless_e2e::*;
+use tokio::sync::Mutex;
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The outage test stops the shared API server; the others wait for it.
+static OUTAGE: Mutex<()> = Mutex::const_new(());
+
+fn app(name: &str, image: &str, mode: &str) -> String {
+    format!(
+        "---
+apiVersion: serverless-operator.dev/v1alpha1
+kind: ServerlessApp
+metadata: {{name: {name}}}
+spec:
+  image: {image}
+  env: [{{name: MODE, value: '{mode}'}}]
+  master: {{ports: [{{name: http, port: 8080}}], replicas: {{min: 1, max: 1}}}}
+  workers: [{{name: w, replicas: {{min: 1, max: 1}}}}]
+"
+    )
+}
+
+fn cluster_script(script: &str, args: &[&str]) {
+    let status = Command::new(repo().join("e2e/cluster").join(script))
+        .args(args)
+        .status()
+        .expect("cluster script runs");
+    assert!(status.success(), "e2e/cluster/{script} {args:?} failed");
+}
+
+#[tokio::test]
+async fn api_server_and_etcd_restart_under_a_running_operator() {
+    if std::env::var_os("E2E_LOCAL_CLUSTER").is_none() {
+        eprintln!(
+            "not on the local cluster: this test restarts the local control plane (make e2e sets it)"
+        );
+        return;
+    }
+    let _outage = OUTAGE.lock().await;
+    let ns = TestNamespace::new("outage").await;
+    install_crds(&ns.client, true).await;
+    let mut operator = Operator::start(&ns, &[]).await;
+    let apps: String = (0..5)
+        .map(|i| app(&format!("app-{i}"), "registry.example/app:1", "a"))
+        .collect();
+    kubectl_apply(&ns.name, &apps);
+    for i in 0..5 {
+        ns.wait_ready(&format!("app-{i}"), TIMEOUT).await;
+    }
+
+    let down = Instant::now();
+    cluster_script("down.sh", &["apiserver", "etcd"]);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    cluster_script("up.sh", &["--restart-controllers", "etcd", "apiserver"]);
+    let back = down.elapsed();
+    let apps: String = (0..5)
+        .map(|i| app(&format!("app-{i}"), "registry.example/app:2", "b"))
+        .collect();
+    // The restarted API server may need a moment before it accepts writes.
+    let changed = Instant::now();
+    wait_for("the API server to accept the update", TIMEOUT, || async {
+        let out = kubectl_with(
+            &admin_kubeconfig(),
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "e2e",
+                "-n",
+                &ns.name,
+                "-f",
+                "-",
+            ],
+            Some(&apps),
+        );
+        if out.success { Ok(()) } else { Err(out.stderr) }
+    })
+    .await;
+    let client = admin_client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client, &ns.name);
+    wait_for("convergence after the outage", TIMEOUT, || {
+        let deployments = deployments.clone();
+        async move {
+            let list = deployments
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let done = list
+                .iter()
+                .filter(|d| {
+                    d.spec
+                        .template
+                        .spec
+                        .as_ref()
+                        .and_then(|p| p.containers[0].image.as_deref())
+                        == Some("registry.example/app:2")
+                })
+                .count();
+            if done == 10 {
+                Ok(())
+            } else {
+                Err(format!("{done}/10 updated"))
+            }
+        }
+    })
+    .await;
+    eprintln!(
+        "outage: control plane back after {back:?}; update converged {:?} after it was applied",
+        changed.elapsed()
+    );
+    // The operator kept running through the outage.
+    assert!(
+        operator_alive(&mut operator),
+        "the operator exited during the outage"
+    );
+}
+
+fn operator_alive(operator: &mut Operator) -> bool {
+    operator
+        .http_get("/livez")
+        .map(|r| r.0 == 200)
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_flood_of_updates_to_one_app_does_not_starve_the_others() {
+    let _outage = OUTAGE.lock().await;
+    let ns = TestNamespace::new("flood").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &["--concurrency", "4"]).await;
+    kubectl_apply(&ns.name, &app("hot", "registry.example/app:1", "0"));
+    ns.wait_ready("hot", TIMEOUT).await;
+
+    // Hammer one app with spec changes while ten others are created.
+    let apps = ns.apps();
+    let flood = tokio::spawn(async move {
+        for i in 1..=150 {
+            let patch = json!({"spec": {"env": [{"name": "MODE", "value": i.to_string()}]}});
+            let _ = apps
+                .patch("hot", &PatchParams::default(), &Patch::Merge(&patch))
+                .await;
+        }
+    });
+    let start = Instant::now();
+    let others: String = (0..10)
+        .map(|i| app(&format!("calm-{i}"), "registry.example/app:1", "a"))
+        .collect();
+    kubectl_apply(&ns.name, &others);
+    for i in 0..10 {
+        ns.wait_ready(&format!("calm-{i}"), TIMEOUT).await;
+    }
+    let calm = start.elapsed();
+    flood.await.expect("flood task");
+    // The hot app ends on its last value.
+    let deployments = ns.api::<Deployment>();
+    wait_for("the hot app to settle on its last update", TIMEOUT, || {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get("hot").await.map_err(|e| e.to_string())?;
+            let env = d
+                .spec
+                .template
+                .spec
+                .and_then(|p| p.containers[0].env.clone())
+                .unwrap_or_default();
+            let mode = env
+                .iter()
+                .find(|e| e.name == "MODE")
+                .and_then(|e| e.value.clone());
+            if mode.as_deref() == Some("150") {
+                Ok(())
+            } else {
+                Err(format!("{mode:?}"))
+            }
+        }
+    })
+    .await;
+    eprintln!("flood: 10 other apps Ready after {calm:?} while one app got 150 updates");
+}
+
+#[tokio::test]
+async fn a_refused_app_is_stalled_with_the_servers_message_and_others_proceed() {
+    let _outage = OUTAGE.lock().await;
+    let ns = TestNamespace::new("admission").await;
+    install_crds(&ns.client, true).await;
+    // A real admission rejection: a ValidatingAdmissionPolicy refusing one registry in this
+    // namespace.
+    let policy_name = format!("{}-registry", ns.name);
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "metadata": {"name": policy_name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]},
+            "validations": [{
+                "expression": "object.spec.template.spec.containers.all(c, !c.image.startsWith('forbidden.example/'))",
+                "message": "images from forbidden.example are not allowed"
+            }]
+        }
+    }))
+    .expect("policy");
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "metadata": {"name": policy_name},
+        "spec": {
+            "policyName": policy_name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name}}}
+        }
+    }))
+    .expect("binding");
+    let params = PatchParams::apply("e2e").force();
+    Api::<ValidatingAdmissionPolicy>::all(ns.client.clone())
+        .patch(&policy_name, &params, &Patch::Apply(&policy))
+        .await
+        .expect("policy");
+    Api::<ValidatingAdmissionPolicyBinding>::all(ns.client.clone())
+        .patch(&policy_name, &params, &Patch::Apply(&binding))
+        .await
+        .expect("binding");
+    // Policies take effect asynchronously; wait until a dry run is refused.
+    wait_for(
+        "the policy to be enforced",
+        Duration::from_secs(60),
+        || async {
+            let out = kubectl(&[
+                "create",
+                "deployment",
+                "probe",
+                "-n",
+                &ns.name,
+                "--image=forbidden.example/x",
+                "--dry-run=server",
+            ]);
+            if out.success {
+                Err("still allowed".to_string())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+
+    let _operator = Operator::start(&ns, &[]).await;
+    let start = Instant::now();
+    kubectl_apply(
+        &ns.name,
+        &[
+            app("refused", "forbidden.example/app:1", "a"),
+            app("fine", "registry.example/app:1", "a"),
+        ]
+        .concat(),
+    );
+    ns.wait_ready("fine", TIMEOUT).await;
+    let apps = ns.apps();
+    let stalled = wait_for("the refused app to be Stalled", TIMEOUT, || {
+        let apps = apps.clone();
+        async move {
+            let status = apps
+                .get("refused")
+                .await
+                .map_err(|e| e.to_string())?
+                .status
+                .unwrap_or_default();
+            status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Stalled" && c.status == "True")
+                .cloned()
+                .ok_or_else(|| format!("{:?}", status.conditions))
+        }
+    })
+    .await;
+    eprintln!(
+        "admission: Stalled after {:?}: {} {}",
+        start.elapsed(),
+        stalled.reason,
+        stalled.message
+    );
+    assert_eq!(stalled.reason, "ApplyFailed");
+    assert!(
+        stalled
+            .message
+            .contains("images from forbidden.example are not allowed"),
+        "{}",
+        stalled.message
+    );
+    let out = kubectl(&["describe", "serverlessapp", "refused", "-n", &ns.name]);
+    assert!(
+        out.stdout.contains("ApplyFailed"),
+        "no Warning event: {}",
+        out.stdout
+    );
+
+    for kind in [
+        "validatingadmissionpolicybinding",
+        "validatingadmissionpolicy",
+    ] {
+        let _ = kubectl(&["delete", kind, &policy_name]);
+    }
+}
