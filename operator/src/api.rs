@@ -43,6 +43,7 @@ pub const KIND: &str = "ServerlessApp";
     printcolumn = r#"{"name":"Master","type":"string","description":"Master replicas ready/desired","jsonPath":".status.master"}"#,
     printcolumn = r#"{"name":"Workers","type":"string","description":"Worker pools ready/total","jsonPath":".status.workers"}"#,
     printcolumn = r#"{"name":"URL","type":"string","description":"In-cluster URL of the master","jsonPath":".status.url"}"#,
+    printcolumn = r#"{"name":"Scalers","type":"string","priority":1,"description":"KEDA scalers: active, idle at zero","jsonPath":".status.scalers"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63").message("metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, at most 63 characters): it names the app's Services"),
@@ -482,6 +483,9 @@ pub struct ServerlessAppStatus {
     /// In-cluster URL of the master's first port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Worker pools scaled by KEDA, as KEDA reports them: e.g. `1 active, 2 idle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scalers: Option<String>,
     /// One entry per component.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]

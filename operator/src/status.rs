@@ -137,6 +137,7 @@ pub fn compute(
             workers.len()
         )),
         url: master_url(app),
+        scalers: scaler_summary(&components),
         components,
     }
 }
@@ -209,6 +210,32 @@ fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> 
         (ComponentState::Progressing, Some(message))
     };
     status
+}
+
+/// KEDA's view of the worker pools it scales: how many have an active trigger, how many are idle
+/// (no active trigger; at zero once the cooldown has passed). None without KEDA-scaled workers.
+fn scaler_summary(components: &[ComponentStatus]) -> Option<String> {
+    let keda: Vec<_> = components
+        .iter()
+        .filter(|c| matches!(c.scaler, Scaler::ScaledObject | Scaler::HTTPScaledObject))
+        .collect();
+    if keda.is_empty() {
+        return None;
+    }
+    let active = keda
+        .iter()
+        .filter(|c| c.scaler_active == Some(true))
+        .count();
+    let idle = keda
+        .iter()
+        .filter(|c| c.scaler_active == Some(false))
+        .count();
+    let unknown = keda.len() - active - idle;
+    let mut parts = vec![format!("{active} active"), format!("{idle} idle")];
+    if unknown > 0 {
+        parts.push(format!("{unknown} unknown"));
+    }
+    Some(parts.join(", "))
 }
 
 /// In-cluster URL of the master's first port.
