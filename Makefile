@@ -32,15 +32,20 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 .PHONY: unit
-unit: ## Unit, CEL, golden-render and mock-API reconcile tests (no cluster)
+unit: argocd-health ## Unit, CEL, golden-render and mock-API reconcile tests (no cluster)
 	$(CARGO) test --locked -p serverless-operator
+
+.PHONY: argocd-health
+argocd-health: ## Test the Argo CD health check (Lua) with Lua 5.1, Argo CD's dialect
+	command -v lua5.1 >/dev/null || { apt-get update -qq && apt-get install -y -qq lua5.1 >/dev/null; }
+	cd config/argocd/health && lua5.1 test.lua
 
 .PHONY: e2e
 e2e: build cluster-up ## End-to-end suite against the local cluster (or $$E2E_KUBECONFIG)
 	if [ -z "$${E2E_KUBECONFIG:-}" ]; then \
 		export E2E_KUBECONFIG=$(CLUSTER_KUBECONFIG) AUDIT_LOG=$(CLUSTER_DIR)/audit.log E2E_LOCAL_CLUSTER=1; \
 	fi; \
-	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) \
+	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) ARGOCD_CRDS=$$(e2e/argocd/crds.sh) \
 	$(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
 
 .PHONY: manifests
@@ -106,3 +111,11 @@ install: ## Install the CRD
 .PHONY: uninstall
 uninstall: ## Remove the CRD (and with it every ServerlessApp)
 	kubectl delete --ignore-not-found -f crds/
+
+.PHONY: deploy
+deploy: ## Install the operator: CRD, namespace, RBAC, Deployment (config/default)
+	kubectl apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove everything config/default installed
+	kubectl delete --ignore-not-found -k config/default
