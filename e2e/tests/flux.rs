@@ -1,0 +1,410 @@
+//! GitOps for real: Flux's source- and kustomize-controller (e2e/flux) reconcile a Git
+//! repository served on loopback that holds the operator install (config/default) and two apps;
+//! the operator runs as a local process. Commits change and remove apps; the cluster follows,
+//! and the apps never drift from what is committed.
+//!
+//! One test in this binary: it runs cluster-wide Flux controllers for its duration.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use serverless_e2e::*;
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Flux controllers and the git server for the test's duration. Flux objects carry finalizers,
+/// so they are deleted while the controllers still run, then everything is stopped.
+struct Flux {
+    objects: Vec<(GroupVersionKind, String)>,
+}
+
+impl Flux {
+    fn start() -> Flux {
+        let status = Command::new(repo().join("e2e/flux/up.sh"))
+            .status()
+            .expect("e2e/flux/up.sh runs");
+        assert!(status.success(), "e2e/flux/up.sh failed");
+        Flux {
+            objects: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Flux {
+    fn drop(&mut self) {
+        for (gvk, name) in self.objects.iter().rev() {
+            let kind = format!("{}.{}", gvk.kind.to_lowercase(), gvk.group);
+            let _ = kubectl(&[
+                "delete",
+                &kind,
+                name,
+                "-n",
+                "flux-system",
+                "--ignore-not-found",
+                "--timeout=60s",
+            ]);
+        }
+        let _ = Command::new(repo().join("e2e/flux/down.sh"))
+            .arg("--all")
+            .status();
+    }
+}
+
+/// A working copy of the bare repository the git server serves.
+struct Repo {
+    dir: PathBuf,
+}
+
+impl Repo {
+    fn git(&self, args: &[&str]) {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args([
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.invalid",
+            ])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn write(&self, path: &str, content: &str) {
+        let file = self.dir.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, content).expect("write");
+    }
+
+    fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["push", "-q", "origin", "main"]);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn gvk_of(value: &serde_json::Value) -> GroupVersionKind {
+    let api_version = value["apiVersion"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    GroupVersionKind::gvk(group, version, value["kind"].as_str().unwrap_or_default())
+}
+
+/// Ask Flux to reconcile now rather than at its next interval (what `flux reconcile` does).
+async fn nudge(client: &kube::Client, objects: &[(GroupVersionKind, String)]) {
+    let now = reconcile_marker();
+    for (gvk, name) in objects {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), "flux-system", &ApiResource::from_gvk(gvk));
+        let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": now}}});
+        let _ = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await;
+    }
+}
+
+fn reconcile_marker() -> String {
+    format!("{:?}", std::time::SystemTime::now())
+}
+
+const LEDGER_V2: &str = "ghcr.io/serverless-operator/samples/ledger:3.3.0";
+
+#[tokio::test]
+async fn flux_applies_updates_and_prunes_apps_from_git() {
+    if std::env::var_os("E2E_LOCAL_CLUSTER").is_none() {
+        eprintln!("not on the local cluster: this test runs Flux's controllers as local processes");
+        return;
+    }
+    let ns = TestNamespace::new("flux").await;
+    install_crds(&ns.client, true).await;
+    let mut flux = Flux::start();
+    let _operator = Operator::start(&ns, &[]).await;
+
+    // A bare repository on the loopback git server, with the install and two apps.
+    let root = repo().join("target/e2e-git").join(&ns.name);
+    std::fs::create_dir_all(&root).expect("git root");
+    let out = Command::new(repo().join("e2e/flux/git-server.sh"))
+        .arg("start")
+        .arg(&root)
+        .output()
+        .expect("git server starts");
+    assert!(
+        out.status.success(),
+        "git server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let bare = root.join("serverless.git");
+    let init = Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(&bare)
+        .status()
+        .expect("git init");
+    assert!(init.success());
+    let work = Repo {
+        dir: root.join("work"),
+    };
+    let clone = Command::new("git")
+        .args(["clone", "-q", &format!("{url}/serverless.git")])
+        .arg(&work.dir)
+        .status()
+        .expect("git clone");
+    assert!(clone.success());
+    work.git(&["checkout", "-q", "-b", "main"]);
+    copy_dir(&repo().join("config"), &work.dir.join("config"));
+    copy_dir(&repo().join("crds"), &work.dir.join("crds"));
+    work.write(
+        "apps/kustomization.yaml",
+        "resources: [fixed-size.yaml, queue-worker.yaml]\n",
+    );
+    work.write("apps/fixed-size.yaml", &sample("fixed-size.yaml"));
+    work.write("apps/queue-worker.yaml", &sample("queue-worker.yaml"));
+    work.commit("install the operator and two apps");
+
+    // Flux's objects are the committed config/flux, pointed at this repository and namespace.
+    let started = Instant::now();
+    for file in ["source.yaml", "operator.yaml", "apps.yaml"] {
+        let text =
+            std::fs::read_to_string(repo().join("config/flux").join(file)).expect("config/flux");
+        let mut object: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+        match object["kind"].as_str() {
+            Some("GitRepository") => {
+                object["spec"]["url"] = json!(format!("{url}/serverless.git"));
+                object["spec"]["interval"] = json!("10s");
+            }
+            Some("Kustomization") => {
+                object["spec"]["interval"] = json!("10s");
+                if object["metadata"]["name"] == "serverless-apps" {
+                    object["spec"]["targetNamespace"] = json!(ns.name);
+                }
+            }
+            _ => {}
+        }
+        let gvk = gvk_of(&object);
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            ns.client.clone(),
+            "flux-system",
+            &ApiResource::from_gvk(&gvk),
+        );
+        api.patch(
+            &name,
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {name}: {e}"));
+        flux.objects.push((gvk, name));
+    }
+
+    // 1. Flux applies the install and the apps; the apps become Ready.
+    for app in ["ledger", "thumbnails"] {
+        ns.wait_ready(app, TIMEOUT).await;
+    }
+    let kustomizations: Api<DynamicObject> = Api::namespaced_with(
+        ns.client.clone(),
+        "flux-system",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "kustomize.toolkit.fluxcd.io",
+            "v1",
+            "Kustomization",
+        )),
+    );
+    wait_for("Flux to report the apps healthy", TIMEOUT, || {
+        let kustomizations = kustomizations.clone();
+        async move {
+            let k = kustomizations
+                .get("serverless-apps")
+                .await
+                .map_err(|e| e.to_string())?;
+            let ready = k.data["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            if ready {
+                Ok(())
+            } else {
+                Err(k.data["status"].to_string())
+            }
+        }
+    })
+    .await;
+    let out = kubectl(&["get", "serverlessapps", "-n", &ns.name]);
+    eprintln!(
+        "flux: apps Ready {:?} after the Flux objects were applied\n{}",
+        started.elapsed(),
+        out.stdout
+    );
+
+    // 2. A commit changes an image and adds a worker; the cluster converges.
+    let changed = Instant::now();
+    work.write(
+        "apps/fixed-size.yaml",
+        &sample("fixed-size.yaml").replace("ledger:3.2.0", "ledger:3.3.0"),
+    );
+    work.write(
+        "apps/queue-worker.yaml",
+        &format!(
+            "{}    - name: audit\n      replicas: {{min: 1, max: 1}}\n",
+            sample("queue-worker.yaml")
+        ),
+    );
+    work.commit("new ledger image, an audit worker for thumbnails");
+    nudge(&ns.client, &flux.objects).await;
+    let deployments = ns.api::<Deployment>();
+    wait_for("the change to converge", TIMEOUT, || {
+        let deployments = deployments.clone();
+        async move {
+            let ledger = deployments.get("ledger").await.map_err(|e| e.to_string())?;
+            let image = ledger
+                .spec
+                .template
+                .spec
+                .and_then(|p| p.containers[0].image.clone())
+                .unwrap_or_default();
+            let audit = deployments
+                .get_opt("thumbnails-audit")
+                .await
+                .map_err(|e| e.to_string())?;
+            if image == LEDGER_V2 && audit.is_some() {
+                Ok(())
+            } else {
+                Err(format!("image {image}, audit {}", audit.is_some()))
+            }
+        }
+    })
+    .await;
+    ns.wait_ready("ledger", TIMEOUT).await;
+    ns.wait_ready("thumbnails", TIMEOUT).await;
+    eprintln!("flux: a pushed change converged in {:?}", changed.elapsed());
+
+    // 4. No drift: what is committed applies as a no-op, and only Flux owns the apps' spec.
+    for file in ["fixed-size.yaml", "queue-worker.yaml"] {
+        let committed =
+            std::fs::read_to_string(work.dir.join("apps").join(file)).expect("committed app");
+        let out = kubectl_with(
+            &admin_kubeconfig(),
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--field-manager=drift-check",
+                "-n",
+                &ns.name,
+                "-o",
+                "json",
+                "-f",
+                "-",
+            ],
+            Some(&committed),
+        );
+        assert!(
+            out.success,
+            "dry-run of committed {file} conflicts with the live app: {}",
+            out.stderr
+        );
+        let dry: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+        let name = dry["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let live = ns.apps().get(&name).await.expect("live app");
+        assert_eq!(
+            dry["metadata"]["generation"],
+            json!(live.metadata.generation),
+            "{file}: the committed spec would change {name}"
+        );
+        assert_eq!(
+            dry["spec"],
+            serde_json::to_value(&live.spec).expect("spec"),
+            "{file}: spec drifted"
+        );
+        for entry in live.metadata.managed_fields.iter().flatten() {
+            let fields = entry
+                .fields_v1
+                .as_ref()
+                .map(|f| f.0.to_string())
+                .unwrap_or_default();
+            let manager = entry.manager.clone().unwrap_or_default();
+            if fields.contains("\"f:spec\"") {
+                assert_eq!(
+                    manager, "kustomize-controller",
+                    "{name}: spec fields owned by {manager}"
+                );
+            }
+            if manager == "serverless-operator" {
+                assert_eq!(
+                    entry.subresource.as_deref(),
+                    Some("status"),
+                    "{name}: the operator wrote outside status"
+                );
+            }
+        }
+    }
+
+    // 3. A commit removes an app; Flux prunes it and its children go with it.
+    let removed = Instant::now();
+    std::fs::remove_file(work.dir.join("apps/queue-worker.yaml")).expect("rm");
+    work.write("apps/kustomization.yaml", "resources: [fixed-size.yaml]\n");
+    work.commit("retire thumbnails");
+    nudge(&ns.client, &flux.objects).await;
+    let apps = ns.apps();
+    wait_for("Flux to prune the app and GC its children", TIMEOUT, || {
+        let (apps, deployments) = (apps.clone(), deployments.clone());
+        async move {
+            let app = apps
+                .get_opt("thumbnails")
+                .await
+                .map_err(|e| e.to_string())?;
+            let left: Vec<String> = deployments
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|d| d.name_any())
+                .filter(|n| n.starts_with("thumbnails"))
+                .collect();
+            if app.is_none() && left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("app {}, {left:?}", app.is_some()))
+            }
+        }
+    })
+    .await;
+    eprintln!("flux: a removal was pruned in {:?}", removed.elapsed());
+    ns.wait_ready("ledger", TIMEOUT).await;
+}
