@@ -606,3 +606,26 @@ pub fn audit_writes_since(log: &Path, offset: u64, username: &str) -> Vec<AuditE
         .filter(|e| seen.insert(e.audit_id.clone()))
         .collect()
 }
+
+/// How many Deployments behind `api` run `image` in their first container.
+pub async fn deployments_on_image(
+    api: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    image: &str,
+) -> Result<usize, String> {
+    let list = api
+        .list(&Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list
+        .iter()
+        .filter(|d| {
+            d.spec
+                .template
+                .spec
+                .as_ref()
+                .and_then(|p| p.containers.first())
+                .and_then(|c| c.image.as_deref())
+                == Some(image)
+        })
+        .count())
+}

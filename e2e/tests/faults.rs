@@ -99,21 +99,7 @@ async fn api_server_and_etcd_restart_under_a_running_operator() {
     wait_for("convergence after the outage", TIMEOUT, || {
         let deployments = deployments.clone();
         async move {
-            let list = deployments
-                .list(&Default::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            let done = list
-                .iter()
-                .filter(|d| {
-                    d.spec
-                        .template
-                        .spec
-                        .as_ref()
-                        .and_then(|p| p.containers[0].image.as_deref())
-                        == Some("registry.example/app:2")
-                })
-                .count();
+            let done = deployments_on_image(&deployments, "registry.example/app:2").await?;
             if done == 10 {
                 Ok(())
             } else {

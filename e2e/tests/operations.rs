@@ -75,22 +75,7 @@ async fn holder(ns: &TestNamespace) -> Option<String> {
 }
 
 async fn images_converged(ns: &TestNamespace, apps: usize, image: &str) -> Result<(), String> {
-    let deployments = ns
-        .api::<Deployment>()
-        .list(&Default::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let done = deployments
-        .iter()
-        .filter(|d| {
-            d.spec
-                .template
-                .spec
-                .as_ref()
-                .map(|p| p.containers[0].image.as_deref() == Some(image))
-                == Some(true)
-        })
-        .count();
+    let done = deployments_on_image(&ns.api::<Deployment>(), image).await?;
     if done == apps * 2 {
         Ok(())
     } else {
