@@ -12,6 +12,7 @@ export CLUSTER_DIR ?= $(CURDIR)/$(STATE)/cluster
 CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 KUBECTL   = $(shell readlink -f $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current/kubectl 2>/dev/null || command -v kubectl)
 SAMPLE   ?= samples/flask-faas.yaml
+CRD      := crds/serverlessapps.serverless-operator.dev.yaml
 
 ##@ General
 .PHONY: help
@@ -50,7 +51,7 @@ e2e: build cluster-up ## End-to-end suite against the local cluster (or $$E2E_KU
 
 .PHONY: manifests
 manifests: ## Regenerate crds/ from the Rust types
-	$(CARGO) run --locked -q -p serverless-operator -- crd > crds/serverlessapps.serverless-operator.dev.yaml
+	$(CARGO) run --locked -q -p serverless-operator -- crd > $(CRD)
 
 .PHONY: golden
 golden: ## Regenerate the golden renders of samples/ (review the diff)
@@ -79,8 +80,8 @@ kubeconfig: ## Print the path of the local cluster's kubeconfig
 
 .PHONY: run
 run: build cluster-up ## Local cluster + CRDs + operator + SAMPLE, then `kubectl get serverlessapps`
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) apply --server-side -f crds/ -f $$(e2e/keda/crds.sh) >/dev/null
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) wait --for condition=established --timeout=60s -f crds/ >/dev/null
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) apply --server-side -f $(CRD) -f $$(e2e/keda/crds.sh) >/dev/null
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) wait --for condition=established --timeout=60s -f $(CRD) >/dev/null
 	$(MAKE) -s operator-start
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) apply --server-side -f $(SAMPLE)
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) wait --for condition=Ready --timeout=120s -f $(SAMPLE)
@@ -95,7 +96,7 @@ operator-start: ## Start the operator in the background against the local cluste
 	@if [ -f $(STATE)/operator.pid ] && kill -0 $$(cat $(STATE)/operator.pid) 2>/dev/null; then \
 		echo "operator already running (pid $$(cat $(STATE)/operator.pid))"; \
 	else \
-		KUBECONFIG=$(CLUSTER_KUBECONFIG) nohup $(OPERATOR) run >$(STATE)/operator.log 2>&1 & echo $$! > $(STATE)/operator.pid; \
+		KUBECONFIG=$(CLUSTER_KUBECONFIG) nohup $(OPERATOR) run --metrics-addr 127.0.0.1:0 >$(STATE)/operator.log 2>&1 & echo $$! > $(STATE)/operator.pid; \
 		echo "operator started (pid $$(cat $(STATE)/operator.pid), log $(STATE)/operator.log)"; \
 	fi
 
@@ -106,11 +107,11 @@ operator-stop: ## Stop the background operator
 ##@ Install into a cluster (current kubeconfig)
 .PHONY: install
 install: ## Install the CRD
-	kubectl apply --server-side -f crds/
+	kubectl apply --server-side -f $(CRD)
 
 .PHONY: uninstall
 uninstall: ## Remove the CRD (and with it every ServerlessApp)
-	kubectl delete --ignore-not-found -f crds/
+	kubectl delete --ignore-not-found -f $(CRD)
 
 .PHONY: deploy
 deploy: ## Install the operator: CRD, namespace, RBAC, Deployment (config/default)
