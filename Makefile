@@ -120,3 +120,21 @@ deploy: ## Install the operator: CRD, namespace, RBAC, Deployment (config/defaul
 .PHONY: undeploy
 undeploy: ## Remove everything config/default installed
 	kubectl delete --ignore-not-found -k config/default
+
+##@ Benchmark
+BENCH_CLUSTER_DIR ?= $(CURDIR)/$(STATE)/bench-cluster
+# Own ports, so the bench cluster runs next to the default one (6443, 23790, ...).
+BENCH_CLUSTER_ENV = CLUSTER_DIR=$(BENCH_CLUSTER_DIR) \
+	CLUSTER_APISERVER_PORT=$${BENCH_APISERVER_PORT:-16443} CLUSTER_ETCD_PORT=$${BENCH_ETCD_PORT:-33790} \
+	CLUSTER_ETCD_PEER_PORT=$${BENCH_ETCD_PEER_PORT:-33800} CLUSTER_KCM_PORT=$${BENCH_KCM_PORT:-20357} \
+	CLUSTER_SCHEDULER_PORT=$${BENCH_SCHEDULER_PORT:-20359} CLUSTER_KWOK_PORT=$${BENCH_KWOK_PORT:-20347} \
+	CLUSTER_NODE_POOLS="$${BENCH_NODE_POOLS:-general:20 functions:20}"
+
+.PHONY: bench
+bench: ## Scale benchmark (not part of test): BENCH_SIZES=100,1000,3000; see bench/README.md
+	$(CARGO) build --locked --release -p serverless-operator -p serverless-bench
+	$(BENCH_CLUSTER_ENV) $(CLUSTER)/up.sh
+	E2E_KUBECONFIG=$(BENCH_CLUSTER_DIR)/kubeconfig AUDIT_LOG=$(BENCH_CLUSTER_DIR)/audit.log \
+	OPERATOR_BIN=$(CURDIR)/target/release/serverless-operator \
+	target/release/serverless-bench
+	@echo "Results: target/bench/results.json. Stop the bench cluster: $(BENCH_CLUSTER_ENV) $(CLUSTER)/down.sh"

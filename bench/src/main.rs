@@ -1,0 +1,871 @@
+//! `make bench`: convergence time, API writes, update latency and footprint of the real
+//! operator binary at N apps on the local control plane, next to a baseline that applies the
+//! same child objects directly. See bench/README.md for what each number means.
+//!
+//! Environment (the Makefile sets the first three): `E2E_KUBECONFIG` (admin kubeconfig),
+//! `OPERATOR_BIN`, `AUDIT_LOG`; optional `BENCH_SIZES` (default `100,1000,3000`),
+//! `BENCH_CONCURRENCY` (16), `BENCH_STEADY_SECONDS` (60), `BENCH_RESYNC_SECONDS` (10),
+//! `BENCH_UPDATE_SAMPLES` (20), `BENCH_TIMEOUT_SECONDS` (per wait, 3600), `BENCH_OPERATOR_LOG`
+//! (`RUST_LOG` of the operator, default `info`), `BENCH_SKIP_BASELINE=1`, `BENCH_OUT` (default
+//! `target/bench/results.json`).
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Config, Resource, ResourceExt};
+use serde_json::{Value, json};
+use serverless_e2e::{
+    AuditEvent, admin_client, admin_kubeconfig, audit_writes_since, free_port, http_get,
+    install_crds, install_operator_cluster_role, repo,
+};
+use serverless_operator::ServerlessApp;
+
+const MANAGER: &str = "bench";
+/// Deployments per app: the master and two workers.
+const DEPLOYMENTS_PER_APP: usize = 3;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Settings {
+    sizes: Vec<usize>,
+    concurrency: usize,
+    steady: Duration,
+    resync_seconds: u64,
+    update_samples: usize,
+    timeout: Duration,
+    operator_log: String,
+    skip_baseline: bool,
+    audit_log: PathBuf,
+    operator_bin: PathBuf,
+    out: PathBuf,
+    clk_tck: f64,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        let sizes = std::env::var("BENCH_SIZES")
+            .unwrap_or_else(|_| "100,1000,3000".into())
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .expect("BENCH_SIZES: comma-separated numbers")
+            })
+            .collect();
+        let clk_tck = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0);
+        Settings {
+            sizes,
+            concurrency: env_or("BENCH_CONCURRENCY", 16),
+            steady: Duration::from_secs(env_or("BENCH_STEADY_SECONDS", 60)),
+            resync_seconds: env_or("BENCH_RESYNC_SECONDS", 10),
+            update_samples: env_or("BENCH_UPDATE_SAMPLES", 20),
+            timeout: Duration::from_secs(env_or("BENCH_TIMEOUT_SECONDS", 3600)),
+            operator_log: std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
+            skip_baseline: std::env::var("BENCH_SKIP_BASELINE").is_ok_and(|v| v == "1"),
+            audit_log: PathBuf::from(std::env::var("AUDIT_LOG").expect("AUDIT_LOG is not set")),
+            operator_bin: PathBuf::from(
+                std::env::var("OPERATOR_BIN").expect("OPERATOR_BIN is not set"),
+            ),
+            out: std::env::var("BENCH_OUT")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| repo().join("target/bench/results.json")),
+            clk_tck,
+        }
+    }
+}
+
+/// The app every benchmark instance is: a master with a port (Deployment + Service), a
+/// fixed-size worker (Deployment) and an HPA worker (Deployment + HPA). One pod each.
+fn app_manifest(namespace: &str, i: usize, image: &str) -> Value {
+    json!({
+        "apiVersion": "serverless-operator.dev/v1alpha1",
+        "kind": "ServerlessApp",
+        "metadata": {"name": app_name(i), "namespace": namespace},
+        "spec": {
+            "image": image,
+            "master": {
+                "ports": [{"name": "http", "port": 8080}],
+                "replicas": {"min": 1, "max": 1}
+            },
+            "workers": [
+                {"name": "fixed", "args": ["work"], "replicas": {"min": 1, "max": 1}},
+                {
+                    "name": "scaled",
+                    "args": ["work"],
+                    "resources": {"requests": {"cpu": "100m"}},
+                    "replicas": {"min": 1, "max": 3},
+                    "autoscaling": {"cpuUtilization": 75}
+                }
+            ]
+        }
+    })
+}
+
+fn app_name(i: usize) -> String {
+    format!("app-{i:05}")
+}
+
+const IMAGE: &str = "registry.example/bench:1";
+
+// --- watching: first instant all N objects exist / are ready ----------------------------------
+
+#[derive(Default)]
+struct Progress {
+    ready: HashMap<String, bool>,
+    ready_count: usize,
+    all_seen: Option<Instant>,
+    all_ready: Option<Instant>,
+}
+
+type Shared = Arc<Mutex<Progress>>;
+
+/// Watch every `K` in `api`; record when `target` of them exist and when `target` of them
+/// satisfy `pred`.
+fn track<K>(
+    api: Api<K>,
+    target: usize,
+    pred: fn(&K) -> bool,
+) -> (Shared, tokio::task::JoinHandle<()>)
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let shared: Shared = Arc::default();
+    let state = shared.clone();
+    let task = tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(event) = events.next().await {
+            let mut p = state.lock().expect("progress");
+            match event {
+                Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
+                    let now = pred(&o);
+                    let before = p.ready.insert(o.name_any(), now).unwrap_or(false);
+                    p.ready_count = p.ready_count + usize::from(now) - usize::from(before);
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    let was_ready = p.ready.remove(&o.name_any()) == Some(true);
+                    p.ready_count -= usize::from(was_ready);
+                }
+                _ => {}
+            }
+            if p.all_seen.is_none() && p.ready.len() >= target {
+                p.all_seen = Some(Instant::now());
+            }
+            if p.all_ready.is_none() && p.ready_count >= target {
+                p.all_ready = Some(Instant::now());
+            }
+        }
+    });
+    (shared, task)
+}
+
+fn app_ready(app: &ServerlessApp) -> bool {
+    let Some(status) = &app.status else {
+        return false;
+    };
+    status.observed_generation == app.metadata.generation
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+fn deployment_available(d: &Deployment) -> bool {
+    let want = d.spec.replicas.unwrap_or(1);
+    let Some(status) = &d.status else {
+        return false;
+    };
+    status.observed_generation >= d.metadata.generation
+        && status.updated_replicas.unwrap_or(0) == want
+        && status.available_replicas.unwrap_or(0) == want
+        && status.replicas.unwrap_or(0) == want
+}
+
+/// Wait until `pick` returns the instant, printing progress every 15 s.
+async fn wait_progress(
+    what: &str,
+    shared: &Shared,
+    target: usize,
+    timeout: Duration,
+    pick: fn(&Progress) -> Option<Instant>,
+) -> Instant {
+    let start = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        {
+            let p = shared.lock().expect("progress");
+            if let Some(at) = pick(&p) {
+                return at;
+            }
+            if last_print.elapsed() > Duration::from_secs(15) {
+                eprintln!(
+                    "  .. {what}: {} seen, {} ready of {target} ({:.0}s)",
+                    p.ready.len(),
+                    p.ready_count,
+                    start.elapsed().as_secs_f64()
+                );
+                last_print = Instant::now();
+            }
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// --- identities ------------------------------------------------------------------------------
+
+/// A ServiceAccount `name` in `namespace`, bound to the operator's ClusterRole; returns a
+/// kubeconfig file for it, a client, and its audit username.
+async fn service_account(
+    admin: &Client,
+    namespace: &str,
+    name: &str,
+    role: &str,
+) -> (PathBuf, Client, String) {
+    let pp = PatchParams::apply(MANAGER).force();
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    sas.patch(name, &pp, &Patch::Apply(&sa)).await.expect("sa");
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": format!("{namespace}-{name}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .patch(&binding.name_any(), &pp, &Patch::Apply(&binding))
+        .await
+        .expect("cluster role binding");
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(4 * 3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let token = sas
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .expect("token request")
+        .status
+        .and_then(|s| s.token)
+        .expect("token");
+    let admin_config = Kubeconfig::read_from(admin_kubeconfig()).expect("admin kubeconfig");
+    let cluster = admin_config.clusters.first().cloned().expect("a cluster");
+    let kubeconfig = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [serde_json::to_value(&cluster).unwrap()],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": cluster.name, "user": name, "namespace": namespace}}],
+        "current-context": name,
+    });
+    let path = repo()
+        .join("target/bench")
+        .join(format!("{namespace}-{name}.kubeconfig"));
+    std::fs::create_dir_all(path.parent().unwrap()).expect("target/bench");
+    // JSON is YAML: kubectl, kube-rs and the operator all read it.
+    std::fs::write(&path, serde_json::to_string_pretty(&kubeconfig).unwrap()).expect("write");
+    let parsed = Kubeconfig::read_from(&path).expect("sa kubeconfig");
+    let config = Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
+        .await
+        .expect("sa config");
+    let client = Client::try_from(config).expect("sa client");
+    (
+        path,
+        client,
+        format!("system:serviceaccount:{namespace}:{name}"),
+    )
+}
+
+async fn create_namespace(admin: &Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+}
+
+/// Delete a namespace and the ClusterRoleBindings made for it; wait until it is gone.
+async fn delete_namespace(admin: &Client, name: &str, timeout: Duration) -> f64 {
+    let start = Instant::now();
+    let crbs: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    for crb in crbs.list(&Default::default()).await.expect("crbs") {
+        if crb.name_any().starts_with(&format!("{name}-")) {
+            let _ = crbs.delete(&crb.name_any(), &DeleteParams::default()).await;
+        }
+    }
+    let nss: Api<Namespace> = Api::all(admin.clone());
+    let _ = nss.delete(name, &DeleteParams::background()).await;
+    loop {
+        match nss.get_opt(name).await {
+            Ok(None) => break,
+            _ if start.elapsed() > timeout => {
+                eprintln!("  !! namespace {name} still terminating after {timeout:?}");
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    start.elapsed().as_secs_f64()
+}
+
+// --- the operator process --------------------------------------------------------------------
+
+struct OperatorProcess {
+    child: std::process::Child,
+    metrics_port: u16,
+}
+
+impl OperatorProcess {
+    fn start(s: &Settings, namespace: &str, kubeconfig: &Path) -> Self {
+        let metrics_port = free_port();
+        let log_path = repo()
+            .join("target/bench")
+            .join(format!("{namespace}-operator.log"));
+        let log = std::fs::File::create(&log_path).expect("operator log");
+        let child = Command::new(&s.operator_bin)
+            .arg("run")
+            .arg("--namespace")
+            .arg(namespace)
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{metrics_port}"))
+            .arg("--resync-seconds")
+            .arg(s.resync_seconds.to_string())
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", &s.operator_log)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("operator starts");
+        OperatorProcess {
+            child,
+            metrics_port,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// utime + stime in seconds.
+    fn cpu_seconds(&self, clk_tck: f64) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |i: usize| -> f64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
+        (field(11) + field(12)) / clk_tck
+    }
+
+    /// A `/proc/<pid>/status` field in kB, as MiB.
+    fn status_mib(&self, key: &str) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    async fn wait_ready(&mut self) {
+        for _ in 0..600 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("operator exited: {status}");
+            }
+            if matches!(http_get(self.metrics_port, "/readyz"), Ok((200, _))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("operator not ready after 60s");
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// --- writes ----------------------------------------------------------------------------------
+
+/// Where the audit log was: the file's inode and size. kube-apiserver rotates the log at
+/// 100 MB (renamed to `audit-<time>.log`, same inode), which happens during N=1000.
+#[derive(Clone, Copy)]
+struct AuditMark {
+    inode: u64,
+    offset: u64,
+}
+
+fn audit_mark(log: &Path) -> AuditMark {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(log).expect("audit log");
+    AuditMark {
+        inode: meta.ino(),
+        offset: meta.len(),
+    }
+}
+
+/// Writes by `user` since `mark`, following rotations: the file that was the log (found by
+/// inode), the rotated files after it, and the current log.
+fn audit_writes(log: &Path, mark: AuditMark, user: &str) -> Vec<AuditEvent> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = log.parent().expect("audit dir");
+    let stem = log.file_stem().and_then(|s| s.to_str()).unwrap_or("audit");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("audit dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{stem}-")) && n.ends_with(".log"))
+        })
+        .collect();
+    files.sort(); // rotated names carry the rotation time
+    files.push(log.to_path_buf());
+    let mut events = Vec::new();
+    let mut started = false;
+    for file in files {
+        let inode = std::fs::metadata(&file).map(|m| m.ino()).unwrap_or(0);
+        if inode == mark.inode {
+            started = true;
+            events.extend(audit_writes_since(&file, mark.offset, user));
+        } else if started {
+            events.extend(audit_writes_since(&file, 0, user));
+        }
+    }
+    events
+}
+
+fn writes_json(events: &[AuditEvent], n: usize) -> Value {
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for e in events {
+        let (resource, sub) = e
+            .object_ref
+            .as_ref()
+            .map(|o| {
+                (
+                    o.resource.clone().unwrap_or_default(),
+                    o.subresource.clone(),
+                )
+            })
+            .unwrap_or_default();
+        let key = match sub {
+            Some(sub) => format!("{} {resource}/{sub}", e.verb),
+            None => format!("{} {resource}", e.verb),
+        };
+        *by.entry(key).or_default() += 1;
+    }
+    json!({"total": events.len(), "per_app": events.len() as f64 / n as f64, "by_verb_resource": by})
+}
+
+fn percentile(sorted: &[f64], pct: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    // Nearest rank.
+    let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn secs(from: Instant, to: Instant) -> f64 {
+    to.saturating_duration_since(from).as_secs_f64()
+}
+
+// --- one size --------------------------------------------------------------------------------
+
+async fn apply_apps(admin: &Client, ns: &str, n: usize, conc: usize, image: &str) {
+    let api: Api<ServerlessApp> = Api::namespaced(admin.clone(), ns);
+    stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let body = app_manifest(ns, i, image);
+                api.patch(
+                    &app_name(i),
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+                .map(|_| ())
+            }
+        })
+        .buffer_unordered(conc)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("applying ServerlessApps");
+}
+
+async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &str) -> Value {
+    let ns = format!("bench-op-{n}-{tag}");
+    create_namespace(admin, &ns).await;
+    let (kubeconfig, _sa_client, user) =
+        service_account(admin, &ns, "serverless-operator", role).await;
+    let mut op = OperatorProcess::start(s, &ns, &kubeconfig);
+    op.wait_ready().await;
+    eprintln!("  operator pid {} ready in {ns}", op.pid());
+
+    let (apps, apps_task) = track(
+        Api::<ServerlessApp>::namespaced(admin.clone(), &ns),
+        n,
+        app_ready,
+    );
+    let (deps, deps_task) = track(
+        Api::<Deployment>::namespaced(admin.clone(), &ns),
+        n * DEPLOYMENTS_PER_APP,
+        deployment_available,
+    );
+    let cpu0 = op.cpu_seconds(s.clk_tck);
+    let offset = audit_mark(&s.audit_log);
+    let t0 = Instant::now();
+    apply_apps(admin, &ns, n, s.concurrency, IMAGE).await;
+    let t_applied = Instant::now();
+    eprintln!("  applied {n} apps in {:.1}s", secs(t0, t_applied));
+    let t_children = wait_progress(
+        "operator: Deployments",
+        &deps,
+        n * DEPLOYMENTS_PER_APP,
+        s.timeout,
+        |p| p.all_seen,
+    )
+    .await;
+    eprintln!("  all Deployments exist at {:.1}s", secs(t0, t_children));
+    let t_deps_ready = wait_progress(
+        "operator: Deployments available",
+        &deps,
+        n * DEPLOYMENTS_PER_APP,
+        s.timeout,
+        |p| p.all_ready,
+    )
+    .await;
+    let t_ready = wait_progress("operator: apps Ready", &apps, n, s.timeout, |p| p.all_ready).await;
+    let convergence_writes = audit_writes(&s.audit_log, offset, &user);
+    let cpu_converged = op.cpu_seconds(s.clk_tck);
+    let rss_converged = op.status_mib("VmHWM:");
+    eprintln!(
+        "  all Ready at {:.1}s ({} writes)",
+        secs(t0, t_ready),
+        convergence_writes.len()
+    );
+    apps_task.abort();
+    deps_task.abort();
+
+    // Steady state: nothing changes; resyncs every --resync-seconds.
+    let offset = audit_mark(&s.audit_log);
+    let cpu_s0 = op.cpu_seconds(s.clk_tck);
+    tokio::time::sleep(s.steady).await;
+    let steady_writes = audit_writes(&s.audit_log, offset, &user);
+    let cpu_steady = op.cpu_seconds(s.clk_tck) - cpu_s0;
+    eprintln!(
+        "  steady {}s: {} writes, {:.2} CPU s",
+        s.steady.as_secs(),
+        steady_writes.len(),
+        cpu_steady
+    );
+
+    // Update latency: image change on one app -> its master Deployment's pod template.
+    let app_api: Api<ServerlessApp> = Api::namespaced(admin.clone(), &ns);
+    let dep_api: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let mut latencies = Vec::new();
+    for k in 0..s.update_samples.min(n) {
+        let i = k * n / s.update_samples.min(n);
+        let image = format!("registry.example/bench:2-{k}");
+        let body = app_manifest(&ns, i, &image);
+        let start = Instant::now();
+        app_api
+            .patch(
+                &app_name(i),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .expect("patch app");
+        loop {
+            let d = dep_api.get(&app_name(i)).await.expect("master Deployment");
+            let current = d
+                .spec
+                .template
+                .spec
+                .and_then(|p| p.containers.first().and_then(|c| c.image.clone()));
+            if current.as_deref() == Some(image.as_str()) {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                panic!("update of {} not seen after 120s", app_name(i));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut sorted = latencies.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    eprintln!(
+        "  update latency over {} apps: p50 {:.0} ms, p99 {:.0} ms",
+        sorted.len(),
+        percentile(&sorted, 50.0),
+        percentile(&sorted, 99.0)
+    );
+
+    let peak_rss = op.status_mib("VmHWM:");
+    let cpu_total = op.cpu_seconds(s.clk_tck);
+    eprintln!("  operator peak RSS {peak_rss:.1} MiB, CPU {cpu_total:.1} s in all");
+    drop(op);
+    let delete_s = delete_namespace(admin, &ns, s.timeout).await;
+    eprintln!("  namespace {ns} deleted in {delete_s:.1}s");
+
+    json!({
+        "namespace": ns,
+        "apply_s": secs(t0, t_applied),
+        "children_applied_s": secs(t0, t_children),
+        "deployments_available_s": secs(t0, t_deps_ready),
+        "all_ready_s": secs(t0, t_ready),
+        "writes_convergence": writes_json(&convergence_writes, n),
+        "steady_window_s": s.steady.as_secs(),
+        "resync_seconds": s.resync_seconds,
+        "writes_steady": writes_json(&steady_writes, n),
+        "update_latency_ms": {
+            "samples": latencies,
+            "p50": percentile(&sorted, 50.0),
+            "p99": percentile(&sorted, 99.0),
+            "max": sorted.last().copied().unwrap_or(0.0),
+        },
+        "peak_rss_mib_at_ready": rss_converged,
+        "peak_rss_mib": peak_rss,
+        "cpu_seconds_convergence": cpu_converged - cpu0,
+        "cpu_seconds_steady": cpu_steady,
+        "cpu_seconds_total": cpu_total,
+        "namespace_delete_s": delete_s,
+    })
+}
+
+/// Server-side apply `value` (a rendered child) with `client`.
+async fn apply_child(client: &Client, ns: &str, value: &Value) -> kube::Result<()> {
+    let name = value["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let pp = PatchParams::apply(MANAGER).force();
+    match value["kind"].as_str() {
+        Some("Deployment") => {
+            Api::<Deployment>::namespaced(client.clone(), ns)
+                .patch(&name, &pp, &Patch::Apply(value))
+                .await?;
+        }
+        Some("Service") => {
+            Api::<Service>::namespaced(client.clone(), ns)
+                .patch(&name, &pp, &Patch::Apply(value))
+                .await?;
+        }
+        Some("HorizontalPodAutoscaler") => {
+            Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+                .patch(&name, &pp, &Patch::Apply(value))
+                .await?;
+        }
+        other => panic!("baseline does not apply {other:?}"),
+    }
+    Ok(())
+}
+
+async fn run_baseline(s: &Settings, admin: &Client, role: &str, n: usize, tag: &str) -> Value {
+    let ns = format!("bench-base-{n}-{tag}");
+    create_namespace(admin, &ns).await;
+    let (_kubeconfig, client, user) = service_account(admin, &ns, "bench-baseline", role).await;
+    // Render offline, outside the timed part: the same builders the operator uses.
+    let rendered: Vec<Vec<Value>> = (0..n)
+        .map(|i| {
+            let app: ServerlessApp =
+                serde_json::from_value(app_manifest(&ns, i, IMAGE)).expect("app");
+            serverless_operator::children::desired(&app)
+                .expect("render")
+                .iter()
+                .map(|c| {
+                    let mut v = c.to_json().expect("json");
+                    if let Some(meta) = v["metadata"].as_object_mut() {
+                        meta.remove("ownerReferences");
+                    }
+                    v
+                })
+                .collect()
+        })
+        .collect();
+    let deployments = rendered
+        .iter()
+        .flatten()
+        .filter(|v| v["kind"] == "Deployment")
+        .count();
+    let (deps, deps_task) = track(
+        Api::<Deployment>::namespaced(admin.clone(), &ns),
+        deployments,
+        deployment_available,
+    );
+    let offset = audit_mark(&s.audit_log);
+    let t0 = Instant::now();
+    stream::iter(rendered.iter())
+        .map(|children| {
+            let client = client.clone();
+            let ns = ns.clone();
+            async move {
+                for child in children {
+                    apply_child(&client, &ns, child).await?;
+                }
+                Ok::<(), kube::Error>(())
+            }
+        })
+        .buffer_unordered(s.concurrency)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("baseline apply");
+    let t_applied = Instant::now();
+    eprintln!(
+        "  baseline applied {} objects in {:.1}s",
+        rendered.iter().flatten().count(),
+        secs(t0, t_applied)
+    );
+    let t_ready = wait_progress(
+        "baseline: Deployments available",
+        &deps,
+        deployments,
+        s.timeout,
+        |p| p.all_ready,
+    )
+    .await;
+    eprintln!("  baseline all available at {:.1}s", secs(t0, t_ready));
+    deps_task.abort();
+    let writes = audit_writes(&s.audit_log, offset, &user);
+    let delete_s = delete_namespace(admin, &ns, s.timeout).await;
+    eprintln!("  namespace {ns} deleted in {delete_s:.1}s");
+    json!({
+        "namespace": ns,
+        "identity": user,
+        "children_applied_s": secs(t0, t_applied),
+        "all_ready_s": secs(t0, t_ready),
+        "writes": writes_json(&writes, n),
+        "namespace_delete_s": delete_s,
+    })
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn print_table(results: &[Value]) {
+    println!();
+    println!(
+        "| N | apply s | children applied s | all Ready s | baseline applied s | baseline ready s | ratio | writes/app conv | writes/app steady | update p50 ms | update p99 ms | peak RSS MiB | CPU s conv | CPU s steady |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in results {
+        let o = &r["operator"];
+        let b = &r["baseline"];
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            r["n"],
+            f(&o["apply_s"]),
+            f(&o["children_applied_s"]),
+            f(&o["all_ready_s"]),
+            f(&b["children_applied_s"]),
+            f(&b["all_ready_s"]),
+            f(&r["ready_ratio"]),
+            f(&o["writes_convergence"]["per_app"]),
+            f(&o["writes_steady"]["per_app"]),
+            f(&o["update_latency_ms"]["p50"]),
+            f(&o["update_latency_ms"]["p99"]),
+            f(&o["peak_rss_mib"]),
+            f(&o["cpu_seconds_convergence"]),
+            f(&o["cpu_seconds_steady"]),
+        );
+    }
+}
+
+/// Write the results so far; `partial` is a size whose baseline has not run yet.
+fn write_results(s: &Settings, started: u64, results: &[Value], partial: Option<Value>) {
+    let doc = json!({
+        "started_unix": started,
+        "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "kcm_extra_args": std::env::var("CLUSTER_KCM_ARGS").unwrap_or_default(),
+        "operator_log": s.operator_log,
+        "results": results,
+        "in_progress": partial,
+    });
+    std::fs::create_dir_all(s.out.parent().expect("out dir")).expect("out dir");
+    std::fs::write(&s.out, serde_json::to_string_pretty(&doc).unwrap()).expect("results");
+}
+
+#[tokio::main]
+async fn main() {
+    let s = Settings::from_env();
+    let admin = admin_client().await;
+    install_crds(&admin, false).await;
+    let role = install_operator_cluster_role(&admin).await;
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let tag = format!("{:x}", started % 0x10000);
+    let mut results = Vec::new();
+    for &n in &s.sizes {
+        eprintln!("== N={n}: operator");
+        let operator = run_operator(&s, &admin, &role, n, &tag).await;
+        write_results(
+            &s,
+            started,
+            &results,
+            Some(json!({"n": n, "operator": &operator})),
+        );
+        let baseline = if s.skip_baseline {
+            Value::Null
+        } else {
+            eprintln!("== N={n}: baseline");
+            run_baseline(&s, &admin, &role, n, &tag).await
+        };
+        let ratio = f(&operator["all_ready_s"]) / f(&baseline["all_ready_s"]);
+        results.push(json!({
+            "n": n,
+            "apps_deployments": n * DEPLOYMENTS_PER_APP,
+            "concurrency": s.concurrency,
+            "operator": operator,
+            "baseline": baseline,
+            "ready_ratio": if ratio.is_finite() { json!(ratio) } else { Value::Null },
+        }));
+        // Written after every phase, so a size that fails or is interrupted keeps the rest.
+        write_results(&s, started, &results, None);
+        print_table(&results);
+    }
+    eprintln!("results: {}", s.out.display());
+}
