@@ -31,25 +31,12 @@ elif [ "$purge" = 1 ]; then
 	die "--purge stops everything; do not name components with it"
 fi
 
-# Alive and not a zombie (a zombie's parent may be slow to reap it).
-alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
 for p in "${procs[@]}"; do
 	if ! pid="$(proc_pid "$p")"; then
 		rm -f "$(pid_file "$p")"
 		continue
 	fi
-	kill "-$signal" "$pid" 2>/dev/null || true
-	deadline=$((SECONDS + STOP_TIMEOUT))
-	while alive "$pid"; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			log "$p (pid $pid) still running after ${STOP_TIMEOUT}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		sleep 0.1
-	done
-	rm -f "$(pid_file "$p")"
-	log "stopped $p (pid $pid)"
+	stop_process "$p" "$pid" "$(pid_file "$p")" "$signal"
 done
 
 if [ "$purge" = 1 ] && [ -d "$CLUSTER_DIR" ]; then

@@ -92,11 +92,8 @@ cluster_bin() {
 	return 1
 }
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
+# shellcheck source=../process.sh
+source "$CLUSTER_SCRIPTS/../process.sh"
 
 # --- processes -------------------------------------------------------------------------
 # Component names up.sh/down.sh accept, in start order.

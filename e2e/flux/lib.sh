@@ -81,21 +81,8 @@ flux_stop() {
 		rm -f "$(flux_pid_file "$name")"
 		return 0
 	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	deadline=$((SECONDS + ${STOP_TIMEOUT:-5}))
-	while kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			log "$name (pid $pid) still running after ${STOP_TIMEOUT:-5}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		sleep 0.1
-	done
-	rm -f "$(flux_pid_file "$name")"
-	log "stopped $name (pid $pid)"
+	stop_process "$name" "$pid" "$(flux_pid_file "$name")"
 }
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
+# shellcheck source=../process.sh
+source "$FLUX_SCRIPTS/../process.sh"

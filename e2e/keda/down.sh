@@ -18,23 +18,10 @@ for a in "$@"; do
 done
 [ "${#procs[@]}" -gt 0 ] || read -r -a procs <<<"$KEDA_PROCS"
 
-# Alive and not a zombie.
-alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
 for p in "${procs[@]}"; do
 	if ! pid="$(keda_proc_pid "$p")"; then
 		rm -f "$(keda_pid_file "$p")"
 		continue
 	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	deadline=$((SECONDS + STOP_TIMEOUT))
-	while alive "$pid"; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			log "$p (pid $pid) still running after ${STOP_TIMEOUT}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		sleep 0.1
-	done
-	rm -f "$(keda_pid_file "$p")"
-	log "stopped $p (pid $pid)"
+	stop_process "$p" "$pid" "$(keda_pid_file "$p")"
 done

@@ -62,8 +62,5 @@ keda_proc_pid() {
 	echo "$pid"
 }
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
+# shellcheck source=../process.sh
+source "$KEDA_SCRIPTS/../process.sh"

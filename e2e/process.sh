@@ -1,0 +1,29 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts under e2e/ that run local processes (cluster, keda, flux).
+# Source it; it defines functions only.
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+	log "ERROR: $*"
+	exit 1
+}
+
+# Alive and not a zombie (a zombie's parent may be slow to reap it).
+alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+# stop_process NAME PID PIDFILE [SIGNAL]: send SIGNAL (default TERM), SIGKILL after
+# STOP_TIMEOUT seconds (default 5), then remove PIDFILE.
+stop_process() {
+	local name="$1" pid="$2" pidfile="$3" signal="${4:-TERM}" deadline
+	kill "-$signal" "$pid" 2>/dev/null || true
+	deadline=$((SECONDS + ${STOP_TIMEOUT:-5}))
+	while alive "$pid"; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			log "$name (pid $pid) still running after ${STOP_TIMEOUT:-5}s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		sleep 0.1
+	done
+	rm -f "$pidfile"
+	log "stopped $name (pid $pid)"
+}
