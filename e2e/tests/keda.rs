@@ -19,6 +19,32 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 async fn missing_keda_is_reported_and_recovered_from() {
     let admin = admin_client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    // KEDA's finalizer stays on ScaledObjects whose KEDA is gone (a stopped run, say), and would
+    // hold their CRD in Terminating forever: strip it from leftovers first.
+    for kind in ["scaledobjects.keda.sh", "httpscaledobjects.http.keda.sh"] {
+        let out = kubectl(&[
+            "get",
+            kind,
+            "-A",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}",
+        ]);
+        for object in out.stdout.split_whitespace() {
+            let Some((namespace, name)) = object.split_once('/') else {
+                continue;
+            };
+            let _ = kubectl(&[
+                "patch",
+                kind,
+                name,
+                "-n",
+                namespace,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ]);
+        }
+    }
     for name in ["scaledobjects.keda.sh", "httpscaledobjects.http.keda.sh"] {
         let _ = crds.delete(name, &DeleteParams::default()).await;
     }

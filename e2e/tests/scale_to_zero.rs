@@ -212,4 +212,75 @@ spec:
         back_to_zero >= Duration::from_secs(COOLDOWN - POLLING),
         "went to zero before the cooldown: {back_to_zero:?}"
     );
+
+    // The HTTP add-on's operator accepts the HTTPScaledObject of an http worker and reconciles it
+    // into a ScaledObject of its own. (Requests cannot flow: its interceptor and scaler are
+    // cluster services a local process cannot reach, so nothing scales on HTTP here.)
+    let status = Command::new(repo().join("e2e/keda/up.sh"))
+        .arg("http-add-on")
+        .status()
+        .expect("up.sh http-add-on");
+    assert!(status.success(), "e2e/keda/up.sh http-add-on failed");
+    kubectl_apply(&ns.name, &sample("hello-function.yaml"));
+    ns.wait_ready("hello", TIMEOUT).await;
+    let scaled_objects: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "keda.sh",
+            "v1alpha1",
+            "ScaledObject",
+        )),
+    );
+    wait_for(
+        "the add-on to create a ScaledObject for hello-greet",
+        TIMEOUT,
+        || {
+            let scaled_objects = scaled_objects.clone();
+            async move {
+                let list = scaled_objects
+                    .list(&Default::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                list.iter()
+                    .find(|so| {
+                        so.metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|r| r.kind == "HTTPScaledObject" && r.name == "hello-greet")
+                    })
+                    .map(|_| ())
+                    .ok_or_else(|| {
+                        format!(
+                            "{} ScaledObjects, none owned by HTTPScaledObject hello-greet",
+                            list.items.len()
+                        )
+                    })
+            }
+        },
+    )
+    .await;
+
+    // Delete the apps while KEDA still runs: it put finalizers on its objects and must remove them.
+    for app in ["fn", "hello"] {
+        delete_app(&ns, app).await;
+    }
+    wait_for("KEDA to release its objects", TIMEOUT, || {
+        let scaled_objects = scaled_objects.clone();
+        async move {
+            let left = scaled_objects
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .len();
+            if left == 0 {
+                Ok(())
+            } else {
+                Err(format!("{left} ScaledObjects left"))
+            }
+        }
+    })
+    .await;
 }
