@@ -309,6 +309,16 @@ wait_healthy() {
 	done
 }
 
+# A component stopped a moment ago (down.sh, a restart) may still hold its port: a Go process
+# whose main thread has exited shows as a zombie while its other threads still close sockets.
+port_released() {
+	local deadline=$((SECONDS + 10))
+	while port_busy "$1"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
 started=()
 start_procs() {
 	local p
@@ -319,7 +329,7 @@ start_procs() {
 			continue
 		fi
 		rm -f "$(pid_file "$p")"
-		port_busy "$(proc_port "$p")" && die "port $(proc_port "$p") for $p is taken by another process (ports: $CLUSTER_DIR/ports.env; override with CLUSTER_*_PORT env vars)"
+		port_released "$(proc_port "$p")" || die "port $(proc_port "$p") for $p is taken by another process (ports: $CLUSTER_DIR/ports.env; override with CLUSTER_*_PORT env vars)"
 		"start_$p"
 		# Each component needs the previous ones (apiserver needs etcd, the rest the apiserver).
 		wait_healthy "$p"
