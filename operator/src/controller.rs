@@ -305,6 +305,7 @@ pub async fn run(
         .reflect(app_writer)
         .touched_objects();
     let controller = Controller::for_stream(app_events, app_reader).trigger_backoff(NoJointBackoff);
+    let gone_ctx = ctx.clone();
     *apps.lock().unwrap_or_else(|e| e.into_inner()) = Some(controller.store());
     controller
         .with_config(controller::Config::default().concurrency(options.concurrency))
@@ -317,14 +318,22 @@ pub async fn run(
         .reconcile_all_on(keda_changes)
         .graceful_shutdown_on(stop)
         .run(reconciler::reconcile, reconciler::error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => debug!(ns = obj.namespace, app = %obj.name, "reconciled"),
-                // Reconcile failures are logged by the error policy with their app.
-                Err(controller::Error::ReconcilerFailed(..)) => {}
-                // An app deleted while queued: nothing to do.
-                Err(controller::Error::ObjectNotFound(obj)) => debug!(app = %obj, "gone"),
-                Err(err) => warn!(error = %err, "controller"),
+        .for_each(|result| {
+            if let Err(controller::Error::ObjectNotFound(obj)) = &result {
+                // Its children's deletion by the garbage collector triggers this once.
+                let mut app = reflector::ObjectRef::<ServerlessApp>::new(&obj.name);
+                app.namespace = obj.namespace.clone();
+                gone_ctx.forget(&app);
+            }
+            async move {
+                match result {
+                    Ok((obj, _)) => debug!(ns = obj.namespace, app = %obj.name, "reconciled"),
+                    // Reconcile failures are logged by the error policy with their app.
+                    Err(controller::Error::ReconcilerFailed(..)) => {}
+                    // An app deleted while queued: nothing to do.
+                    Err(controller::Error::ObjectNotFound(obj)) => debug!(app = %obj, "gone"),
+                    Err(err) => warn!(error = %err, "controller"),
+                }
             }
         })
         .await;

@@ -147,16 +147,18 @@ impl Stores {
         })
     }
 
-    /// Names and uids of the children of `kind` that the app with `uid` controls in `ns`.
+    /// Names and uids of the children of `kind` that the app with `uid` controls in `ns`. A scan
+    /// of the whole cache: see [`Context::needs_prune`] for why that is rare.
     fn owned(&self, kind: ChildKind, ns: &str, app: &str, uid: &str) -> Vec<(String, String)> {
         with_kind!(kind, self, |store, T| {
             store
                 .state_filter(|o: &T| {
-                    o.namespace().as_deref() == Some(ns)
+                    // The uid first: it rules out almost every object without allocating.
+                    o.owner_references()
+                        .iter()
+                        .any(|r| r.controller == Some(true) && r.uid == uid)
+                        && o.meta().namespace.as_deref() == Some(ns)
                         && o.labels().get(APP_LABEL).map(String::as_str) == Some(app)
-                        && o.owner_references()
-                            .iter()
-                            .any(|r| r.controller == Some(true) && r.uid == uid)
                 })
                 .iter()
                 .map(|o| (o.name_any(), o.uid().unwrap_or_default()))
@@ -200,6 +202,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per app, for exponential backoff.
     failures: Mutex<HashMap<ObjectRef<ServerlessApp>, u32>>,
+    /// Per app, what its last complete prune saw; see [`Context::needs_prune`].
+    pruned: Mutex<HashMap<ObjectRef<ServerlessApp>, PruneMark>>,
     /// Set once the caches were seen full.
     caches_ready: AtomicBool,
 }
@@ -219,6 +223,7 @@ impl Context {
             settings,
             metrics,
             failures: Mutex::default(),
+            pruned: Mutex::default(),
             caches_ready: AtomicBool::new(false),
         }
     }
@@ -226,6 +231,58 @@ impl Context {
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<ServerlessApp>, u32>> {
         // A panic while holding this lock leaves plain counters behind; they are still usable.
         self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pruned(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<ServerlessApp>, PruneMark>> {
+        self.pruned.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this reconcile must look for children the app no longer wants. Finding them
+    /// scans every cached child, so doing it on every resync made a resync's cost grow with the
+    /// number of apps (a quadratic whole). An owned child becomes unwanted only when the spec
+    /// changes (a new generation), the app is recreated (a new uid) or a kind becomes servable
+    /// (KEDA installed); so the scan runs once per such state, and again after a failed delete.
+    /// The marks live in memory: a restarted operator scans every app once.
+    pub(crate) fn needs_prune(&self, app: &ServerlessApp) -> bool {
+        let Some(mark) = PruneMark::of(app, &self.stores) else {
+            return true;
+        };
+        self.pruned().get(&ObjectRef::from_obj(app)) != Some(&mark)
+    }
+
+    fn mark_pruned(&self, app: &ServerlessApp) {
+        if let Some(mark) = PruneMark::of(app, &self.stores) {
+            self.pruned().insert(ObjectRef::from_obj(app), mark);
+        }
+    }
+
+    /// Forget an app that is gone.
+    pub fn forget(&self, app: &ObjectRef<ServerlessApp>) {
+        self.pruned().remove(app);
+        self.failures().remove(app);
+    }
+}
+
+/// The state of an app and of the cluster's kinds when its children were last pruned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PruneMark {
+    uid: String,
+    generation: i64,
+    /// Which child kinds the cluster served (KEDA's may come later).
+    kinds: Vec<bool>,
+}
+
+impl PruneMark {
+    /// None when the app has no uid or generation (never from a real API server): always prune.
+    fn of(app: &ServerlessApp, stores: &Stores) -> Option<Self> {
+        Some(PruneMark {
+            uid: app.uid()?,
+            generation: app.metadata.generation?,
+            kinds: ChildKind::ALL
+                .iter()
+                .map(|k| k.required_crd().is_none_or(|crd| stores.has_crd(crd)))
+                .collect(),
+        })
     }
 }
 
@@ -287,7 +344,11 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
         desired.iter().map(|c| (c.kind(), c.name())).collect();
     let mut deleted = Vec::new();
     let mut failure: Option<Error> = None;
-    for kind in ChildKind::ALL.into_iter().filter(|k| kind_available(*k)) {
+    let prune = ctx.needs_prune(app);
+    for kind in ChildKind::ALL
+        .into_iter()
+        .filter(|k| prune && kind_available(*k))
+    {
         for (child, child_uid) in ctx.stores.owned(kind, &ns, &name, &uid) {
             if wanted.contains(&(kind, child.clone())) {
                 continue;
@@ -300,6 +361,9 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
                 }
             }
         }
+    }
+    if prune && failure.is_none() {
+        ctx.mark_pruned(app);
     }
 
     let mut applied = Vec::new();

@@ -497,6 +497,48 @@ async fn removed_children_are_pruned_and_others_left_alone() {
     assert!(last_delete < first_patch);
 }
 
+/// The prune scan reads every cached child, so it runs once per generation, not per resync;
+/// a failed delete, a new generation, a recreated app or KEDA appearing bring it back.
+#[tokio::test]
+async fn the_prune_scan_runs_once_per_generation_and_again_after_a_failed_delete() {
+    let (stores, mut caches) = caches();
+    let mut old = app("img:1");
+    old.spec.workers.push(
+        serde_json::from_value(json!({"name": "resize", "replicas": {"min": 1, "max": 1}}))
+            .unwrap(),
+    );
+    caches.store_all(&old);
+    let current = app("img:1");
+
+    let failing = harness(stores.clone(), Some("deployments/shop-resize"));
+    assert!(failing.ctx.needs_prune(&current));
+    failing.reconcile(&current).await.unwrap_err();
+    assert!(
+        failing.ctx.needs_prune(&current),
+        "a failed delete must be retried"
+    );
+
+    let h = harness(stores, None);
+    h.reconcile(&current).await.unwrap();
+    assert!(
+        h.writes()
+            .contains(&format!("DELETE {DEPLOYMENTS}/shop-resize"))
+    );
+    assert!(!h.ctx.needs_prune(&current));
+
+    let mut next = current.clone();
+    next.metadata.generation = Some(4);
+    assert!(h.ctx.needs_prune(&next));
+    let mut recreated = current.clone();
+    recreated.metadata.uid = Some("new-uid".into());
+    assert!(h.ctx.needs_prune(&recreated));
+    caches.install_keda();
+    assert!(h.ctx.needs_prune(&current), "KEDA kinds became servable");
+    h.ctx.mark_pruned(&current);
+    h.ctx.forget(&ObjectRef::from_obj(&current));
+    assert!(h.ctx.needs_prune(&current));
+}
+
 #[tokio::test]
 async fn without_keda_the_rest_is_reconciled_and_the_condition_names_the_crd() {
     let (stores, _caches) = caches();
