@@ -128,13 +128,18 @@ BENCH_CLUSTER_ENV = CLUSTER_DIR=$(BENCH_CLUSTER_DIR) \
 	CLUSTER_APISERVER_PORT=$${BENCH_APISERVER_PORT:-16443} CLUSTER_ETCD_PORT=$${BENCH_ETCD_PORT:-33790} \
 	CLUSTER_ETCD_PEER_PORT=$${BENCH_ETCD_PEER_PORT:-33800} CLUSTER_KCM_PORT=$${BENCH_KCM_PORT:-20357} \
 	CLUSTER_SCHEDULER_PORT=$${BENCH_SCHEDULER_PORT:-20359} CLUSTER_KWOK_PORT=$${BENCH_KWOK_PORT:-20347} \
-	CLUSTER_NODE_POOLS="$${BENCH_NODE_POOLS:-general:20 functions:20}"
+	CLUSTER_NODE_POOLS="$${BENCH_NODE_POOLS:-general:20 functions:20}" \
+	CLUSTER_KCM_ARGS="$${BENCH_KCM_ARGS:-$(BENCH_CLIENT_LIMITS) --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10}" \
+	CLUSTER_SCHEDULER_ARGS="$${BENCH_SCHEDULER_ARGS:-$(BENCH_CLIENT_LIMITS)}"
+# client-go's default client limits (kcm 20 QPS per controller, scheduler 50) would pace the
+# Deployments, not the API server; see bench/README.md.
+BENCH_CLIENT_LIMITS = --kube-api-qps=300 --kube-api-burst=600
 
 .PHONY: bench
 bench: ## Scale benchmark (not part of test): BENCH_SIZES=100,1000,3000; see bench/README.md
 	$(CARGO) build --locked --release -p serverless-operator -p serverless-bench
 	$(BENCH_CLUSTER_ENV) $(CLUSTER)/up.sh
-	E2E_KUBECONFIG=$(BENCH_CLUSTER_DIR)/kubeconfig AUDIT_LOG=$(BENCH_CLUSTER_DIR)/audit.log \
+	$(BENCH_CLUSTER_ENV) E2E_KUBECONFIG=$(BENCH_CLUSTER_DIR)/kubeconfig AUDIT_LOG=$(BENCH_CLUSTER_DIR)/audit.log \
 	OPERATOR_BIN=$(CURDIR)/target/release/serverless-operator \
 	target/release/serverless-bench
 	@echo "Results: target/bench/results.json. Stop the bench cluster: $(BENCH_CLUSTER_ENV) $(CLUSTER)/down.sh"

@@ -4,7 +4,7 @@
 //!
 //! Environment (the Makefile sets the first three): `E2E_KUBECONFIG` (admin kubeconfig),
 //! `OPERATOR_BIN`, `AUDIT_LOG`; optional `BENCH_SIZES` (default `100,1000,3000`),
-//! `BENCH_CONCURRENCY` (16), `BENCH_STEADY_SECONDS` (60), `BENCH_RESYNC_SECONDS` (10),
+//! `BENCH_CONCURRENCY` (16), `BENCH_STEADY_SECONDS` (300), `BENCH_RESYNC_SECONDS` (10),
 //! `BENCH_UPDATE_SAMPLES` (20), `BENCH_TIMEOUT_SECONDS` (per wait, 3600), `BENCH_OPERATOR_LOG`
 //! (`RUST_LOG` of the operator, default `info`), `BENCH_SKIP_BASELINE=1`, `BENCH_OUT` (default
 //! `target/bench/results.json`).
@@ -80,7 +80,7 @@ impl Settings {
         Settings {
             sizes,
             concurrency: env_or("BENCH_CONCURRENCY", 16),
-            steady: Duration::from_secs(env_or("BENCH_STEADY_SECONDS", 60)),
+            steady: Duration::from_secs(env_or("BENCH_STEADY_SECONDS", 300)),
             resync_seconds: env_or("BENCH_RESYNC_SECONDS", 10),
             update_samples: env_or("BENCH_UPDATE_SAMPLES", 20),
             timeout: Duration::from_secs(env_or("BENCH_TIMEOUT_SECONDS", 3600)),
@@ -813,12 +813,31 @@ fn print_table(results: &[Value]) {
     }
 }
 
+/// MemTotal from /proc/meminfo, in GiB (0 when unreadable).
+fn memory_gib() -> f64 {
+    let kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .unwrap_or(0.0);
+    (kib / 1024.0 / 1024.0 * 10.0).round() / 10.0
+}
+
 /// Write the results so far; `partial` is a size whose baseline has not run yet.
 fn write_results(s: &Settings, started: u64, results: &[Value], partial: Option<Value>) {
     let doc = json!({
         "started_unix": started,
-        "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "machine": {
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "memory_gib": memory_gib(),
+        },
         "kcm_extra_args": std::env::var("CLUSTER_KCM_ARGS").unwrap_or_default(),
+        "scheduler_extra_args": std::env::var("CLUSTER_SCHEDULER_ARGS").unwrap_or_default(),
+        "steady_seconds": s.steady.as_secs(),
+        "resync_seconds": s.resync_seconds,
         "operator_log": s.operator_log,
         "results": results,
         "in_progress": partial,
