@@ -154,6 +154,107 @@ async fn update_converges_and_removed_children_are_deleted() {
     );
 }
 
+fn pool_app(replicas: &str) -> String {
+    format!(
+        "
+apiVersion: serverless-operator.dev/v1alpha1
+kind: ServerlessApp
+metadata:
+  name: shop
+spec:
+  image: registry.example/shop:1.0
+  master:
+    ports: [{{name: http, port: 8080}}]
+    replicas: {{min: 1, max: 1}}
+  workers:
+    - name: pool
+      resources: {{requests: {{cpu: 100m}}}}
+      replicas: {replicas}
+"
+    )
+}
+
+/// Fixed size -> HPA: the Deployment keeps its replicas through the switch instead of falling
+/// back to the default of 1 when the operator stops setting the field.
+#[tokio::test]
+async fn gaining_an_autoscaler_keeps_the_current_replicas() {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+
+    let ns = TestNamespace::new("handover").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, &pool_app("{min: 3, max: 3}"));
+    ns.wait_ready("shop", TIMEOUT).await;
+    let deployments = ns.api::<Deployment>();
+    assert_eq!(
+        deployments
+            .get("shop-pool")
+            .await
+            .expect("pool")
+            .spec
+            .replicas,
+        Some(3)
+    );
+
+    // Every replicas value the Deployment takes from here on.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let watch = {
+        let seen = seen.clone();
+        let config = watcher::Config::default().fields("metadata.name=shop-pool");
+        let stream = watcher(deployments.clone(), config).applied_objects();
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(Ok(d)) = stream.next().await {
+                seen.lock().unwrap().push(d.spec.replicas);
+            }
+        })
+    };
+    wait_for("the watch to see the Deployment", TIMEOUT, || {
+        let seen = seen.clone();
+        async move {
+            (!seen.lock().unwrap().is_empty())
+                .then_some(())
+                .ok_or_else(|| "nothing yet".to_string())
+        }
+    })
+    .await;
+
+    kubectl_apply(&ns.name, &pool_app("{min: 2, max: 5}"));
+    ns.wait_ready("shop", TIMEOUT).await;
+    let hpas = ns.api::<HorizontalPodAutoscaler>();
+    wait_for("the pool's HPA", TIMEOUT, || {
+        let hpas = hpas.clone();
+        async move { hpas.get("shop-pool").await.map_err(|e| e.to_string()) }
+    })
+    .await;
+    // Long enough for the operator's applies and an HPA sync (15 s) to land.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    watch.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|r| *r == Some(3)),
+        "replicas changed during the switch: {seen:?}"
+    );
+    let managed = deployments
+        .get("shop-pool")
+        .await
+        .expect("pool")
+        .metadata
+        .managed_fields
+        .unwrap_or_default();
+    let ours = managed
+        .iter()
+        .find(|m| m.manager.as_deref() == Some("serverless-operator"))
+        .and_then(|m| m.fields_v1.as_ref())
+        .map(|f| f.0.to_string())
+        .unwrap_or_default();
+    assert!(
+        !ours.contains("f:replicas"),
+        "operator still owns replicas of an autoscaled Deployment: {ours}"
+    );
+}
+
 #[tokio::test]
 async fn hand_edits_and_deletions_are_undone() {
     let ns = TestNamespace::new("drift").await;

@@ -503,6 +503,7 @@ async fn apply_if_changed(
             debug!(%ns, app = %app.name_any(), kind = kind.as_str(), %name, "up to date");
             return Ok(false);
         }
+        hand_over_replicas(ctx, ns, &name, &body, &observed.json).await?;
     }
     with_kind!(kind, ctx.stores, |_store, T| {
         apply::<T>(&ctx.client, &ctx.settings.field_manager, ns, &name, &body)
@@ -514,6 +515,56 @@ async fn apply_if_changed(
             })
     })?;
     Ok(true)
+}
+
+/// A component that gains an autoscaler stops having `replicas` set by the operator. Were the
+/// operator the field's only manager, dropping it from the apply would reset the Deployment to
+/// its default of 1 replica until the autoscaler scales it back. So before that apply, a second
+/// field manager takes the field over at its current value, and the autoscaler's own writes
+/// (to the scale subresource) take it from there, the handover the server-side apply docs
+/// describe. Only when no autoscaler of that name is cached yet: the switch itself.
+async fn hand_over_replicas(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    desired: &Value,
+    observed: &Value,
+) -> Result<()> {
+    if desired["kind"] != "Deployment" || !desired["spec"]["replicas"].is_null() {
+        return Ok(());
+    }
+    let Some(replicas) = observed["spec"]["replicas"].as_i64() else {
+        return Ok(());
+    };
+    let has_autoscaler = ctx
+        .stores
+        .horizontal_pod_autoscalers
+        .get(&ObjectRef::new(name).within(ns))
+        .is_some()
+        || ctx
+            .stores
+            .scaled_objects
+            .get(&ObjectRef::new(name).within(ns))
+            .is_some();
+    if has_autoscaler {
+        return Ok(());
+    }
+    let body = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": replicas},
+    });
+    let manager = format!("{}-handover", ctx.settings.field_manager);
+    apply::<Deployment>(&ctx.client, &manager, ns, name, &body)
+        .await
+        .map_err(|source| Error::Apply {
+            kind: ChildKind::Deployment.as_str(),
+            name: name.to_string(),
+            source,
+        })?;
+    debug!(%ns, %name, replicas, "replicas handed over to the autoscaler");
+    Ok(())
 }
 
 async fn apply<K>(

@@ -412,6 +412,67 @@ async fn an_update_applies_only_what_changed() {
     );
 }
 
+/// Fixed size -> HPA: the operator's `replicas` goes to another field manager first, so the
+/// Deployment keeps its 3 replicas instead of falling back to the default of 1.
+#[tokio::test]
+async fn gaining_an_autoscaler_hands_replicas_over_before_dropping_them() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut fixed = app("img:1");
+    fixed.spec.master.component.replicas.min = 3;
+    fixed.spec.master.component.replicas.max = 3;
+    caches.store_all(&fixed);
+    let h = harness(stores, None);
+
+    let mut scaled = app("img:1");
+    scaled.spec.master.component.replicas.min = 2;
+    scaled.spec.master.component.replicas.max = 5;
+    h.reconcile(&scaled).await.unwrap();
+    let applies: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter(|s| s.method == Method::PATCH && !s.path.ends_with("/status"))
+        .collect();
+    let described: Vec<_> = applies.iter().map(Sent::describe).collect();
+    assert_eq!(
+        described,
+        [
+            format!("PATCH {DEPLOYMENTS}/shop"),
+            format!("PATCH {DEPLOYMENTS}/shop"),
+            format!("PATCH {HPAS}/shop"),
+        ]
+    );
+    assert!(
+        applies[0]
+            .query
+            .contains("fieldManager=serverless-operator-handover"),
+        "{}",
+        applies[0].query
+    );
+    assert_eq!(applies[0].body["spec"], json!({"replicas": 3}));
+    assert!(
+        applies[1]
+            .query
+            .split('&')
+            .any(|p| p == "fieldManager=serverless-operator"),
+        "{}",
+        applies[1].query
+    );
+    assert!(applies[1].body["spec"].get("replicas").is_none());
+
+    // With the HPA in place, later changes need no handover.
+    caches.store_all(&scaled);
+    h.take();
+    let mut update = scaled.clone();
+    update.spec.image = Some("img:2".into());
+    h.reconcile(&update).await.unwrap();
+    assert!(
+        !h.sent().iter().any(|s| s.query.contains("handover")),
+        "{:?}",
+        h.writes()
+    );
+}
+
 #[tokio::test]
 async fn a_hand_edit_of_an_owned_field_is_restored() {
     let (stores, mut caches) = caches();
