@@ -204,6 +204,8 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<ServerlessApp>, u32>>,
     /// Per app, what its last complete prune saw; see [`Context::needs_prune`].
     pruned: Mutex<HashMap<ObjectRef<ServerlessApp>, PruneMark>>,
+    /// Per app, the status last written while the app cache has not shown it yet.
+    written: Mutex<HashMap<ObjectRef<ServerlessApp>, WrittenStatus>>,
     /// Set once the caches were seen full.
     caches_ready: AtomicBool,
 }
@@ -224,6 +226,7 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             pruned: Mutex::default(),
+            written: Mutex::default(),
             caches_ready: AtomicBool::new(false),
         }
     }
@@ -260,7 +263,42 @@ impl Context {
     pub fn forget(&self, app: &ObjectRef<ServerlessApp>) {
         self.pruned().remove(app);
         self.failures().remove(app);
+        self.written().remove(app);
     }
+
+    fn written(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<ServerlessApp>, WrittenStatus>> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The app's current status: the cached one, unless this operator wrote a newer one the
+    /// cache has not caught up with. A reconcile triggered by a child's event often runs before
+    /// the app's watch delivers our own last status write; computing against that stale status
+    /// re-wrote the same status with a new transition time and repeated the Ready Event.
+    fn current_status(&self, app: &ServerlessApp) -> Option<crate::ServerlessAppStatus> {
+        let key = ObjectRef::from_obj(app);
+        let mut written = self.written();
+        match written.get(&key) {
+            Some(w) if w.over.is_some() && w.over == app.metadata.resource_version => {
+                Some(w.status.clone())
+            }
+            Some(_) => {
+                // The cache moved past the write (it shows it, or something newer).
+                written.remove(&key);
+                app.status.clone()
+            }
+            None => app.status.clone(),
+        }
+    }
+}
+
+/// A status write the app cache may not show yet.
+struct WrittenStatus {
+    /// resourceVersion of the cached app the status was written over: while the cache still
+    /// shows that version, it has not seen the write.
+    over: Option<String>,
+    status: crate::ServerlessAppStatus,
 }
 
 /// The state of an app and of the cluster's kinds when its children were last pruned.
@@ -618,7 +656,8 @@ async fn delete(ctx: &Context, kind: ChildKind, ns: &str, name: &str, uid: Strin
 /// Write the computed status if it differs from the stored one; emit an Event when the app's
 /// stall reason changes (not on every retry, so a broken app does not flood Events).
 async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_>) -> Result<()> {
-    let previous = app.status.as_ref();
+    let current = ctx.current_status(app);
+    let previous = current.as_ref();
     let next = status::compute(app, observed, previous, jiff::Timestamp::now());
     if previous == Some(&next) {
         return Ok(());
@@ -669,6 +708,13 @@ async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_
         )
         .await
         .map_err(Error::Status)?;
+    ctx.written().insert(
+        ObjectRef::from_obj(app),
+        WrittenStatus {
+            over: app.metadata.resource_version.clone(),
+            status: next,
+        },
+    );
     Ok(())
 }
 

@@ -384,6 +384,44 @@ async fn steady_state_resync_sends_no_request_at_all() {
     assert!(h.sent().is_empty(), "steady state sent: {:?}", h.writes());
 }
 
+/// A reconcile that runs before the app cache shows our last status write computes against
+/// that write, not the stale cached status: no second patch, no second Ready Event.
+#[tokio::test]
+async fn a_stale_app_cache_does_not_repeat_a_status_write() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut stale = app("img:1");
+    stale.metadata.resource_version = Some("10".into());
+    caches.store_all(&stale);
+    let h = harness(stores, None);
+
+    h.reconcile(&stale).await.unwrap();
+    assert_eq!(
+        h.writes(),
+        [format!("POST {EVENTS}"), format!("PATCH {STATUS}")]
+    );
+    let written = h.status_written();
+    h.take();
+
+    // A child's event triggers another reconcile; the cache still holds version 10.
+    h.reconcile(&stale).await.unwrap();
+    assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
+
+    // The cache catches up: still nothing to write.
+    let mut fresh = stale.clone();
+    fresh.metadata.resource_version = Some("11".into());
+    fresh.status = Some(written);
+    h.reconcile(&fresh).await.unwrap();
+    assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
+
+    // Someone else changed the status since: the cache is believed again, and it is restored.
+    let mut cleared = fresh.clone();
+    cleared.metadata.resource_version = Some("12".into());
+    cleared.status = None;
+    h.reconcile(&cleared).await.unwrap();
+    assert!(h.writes().contains(&format!("PATCH {STATUS}")));
+}
+
 #[tokio::test]
 async fn an_update_applies_only_what_changed() {
     let (stores, mut caches) = caches();
