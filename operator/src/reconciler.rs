@@ -180,6 +180,10 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Field manager of every server-side apply.
     pub field_manager: String,
+    /// Least time between two status writes of one app. While an app converges its Deployments
+    /// come up one after another, often within a second; a change inside this window is
+    /// written at its end, together with whatever else changed by then.
+    pub status_interval: Duration,
 }
 
 impl Default for Settings {
@@ -189,6 +193,7 @@ impl Default for Settings {
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             field_manager: FIELD_MANAGER.to_string(),
+            status_interval: Duration::from_secs(2),
         }
     }
 }
@@ -204,8 +209,9 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<ServerlessApp>, u32>>,
     /// Per app, what its last complete prune saw; see [`Context::needs_prune`].
     pruned: Mutex<HashMap<ObjectRef<ServerlessApp>, PruneMark>>,
-    /// Per app, the status last written while the app cache has not shown it yet.
-    written: Mutex<HashMap<ObjectRef<ServerlessApp>, WrittenStatus>>,
+    /// Per app, when its status was last written, and that status while the app cache has not
+    /// shown it yet.
+    written: Mutex<HashMap<ObjectRef<ServerlessApp>, StatusWrites>>,
     /// Set once the caches were seen full.
     caches_ready: AtomicBool,
 }
@@ -268,7 +274,7 @@ impl Context {
 
     fn written(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<ServerlessApp>, WrittenStatus>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<ServerlessApp>, StatusWrites>> {
         self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -277,27 +283,81 @@ impl Context {
     /// the app's watch delivers our own last status write; computing against that stale status
     /// re-wrote the same status with a new transition time and repeated the Ready Event.
     fn current_status(&self, app: &ServerlessApp) -> Option<crate::ServerlessAppStatus> {
-        let key = ObjectRef::from_obj(app);
         let mut written = self.written();
-        match written.get(&key) {
-            Some(w) if w.over.is_some() && w.over == app.metadata.resource_version => {
-                Some(w.status.clone())
+        let Some(writes) = written.get_mut(&ObjectRef::from_obj(app)) else {
+            return app.status.clone();
+        };
+        let cached = app.metadata.resource_version.as_ref();
+        match &writes.unseen {
+            Some(unseen) if cached.is_some_and(|v| unseen.older.contains(v)) => {
+                Some(unseen.status.clone())
             }
-            Some(_) => {
-                // The cache moved past the write (it shows it, or something newer).
-                written.remove(&key);
+            _ => {
+                // The cache shows our last write, or something newer than it.
+                writes.unseen = None;
                 app.status.clone()
             }
-            None => app.status.clone(),
         }
+    }
+
+    /// How long until the app's status may be written again, if not now.
+    fn status_wait(&self, app: &ServerlessApp) -> Option<Duration> {
+        let last = self.written().get(&ObjectRef::from_obj(app))?.at;
+        let next = last + self.settings.status_interval;
+        let now = tokio::time::Instant::now();
+        (next > now).then(|| next - now)
+    }
+
+    /// Remember a status write computed from `app` (as cached); `result` is the version the
+    /// write produced.
+    fn record_status(
+        &self,
+        app: &ServerlessApp,
+        result: Option<String>,
+        status: crate::ServerlessAppStatus,
+    ) {
+        let mut written = self.written();
+        let writes = written
+            .entry(ObjectRef::from_obj(app))
+            .or_insert_with(|| StatusWrites {
+                at: tokio::time::Instant::now(),
+                unseen: None,
+            });
+        // Every version up to the one this write produced is stale from now on: the one it was
+        // computed from, and those of earlier writes the cache has not shown yet.
+        let mut older = writes
+            .unseen
+            .take()
+            .map(|u| {
+                let mut older = u.older;
+                older.extend(u.version);
+                older
+            })
+            .unwrap_or_default();
+        older.extend(app.metadata.resource_version.clone());
+        writes.at = tokio::time::Instant::now();
+        writes.unseen = Some(UnseenStatus {
+            older,
+            version: result,
+            status,
+        });
     }
 }
 
-/// A status write the app cache may not show yet.
-struct WrittenStatus {
-    /// resourceVersion of the cached app the status was written over: while the cache still
-    /// shows that version, it has not seen the write.
-    over: Option<String>,
+/// The status writes of one app.
+struct StatusWrites {
+    /// When the last one was sent.
+    at: tokio::time::Instant,
+    /// The last one, while the app cache may not show it yet.
+    unseen: Option<UnseenStatus>,
+}
+
+struct UnseenStatus {
+    /// App versions older than this write: while the cache shows one of them, it has not seen
+    /// the write.
+    older: Vec<String>,
+    /// The version the write produced.
+    version: Option<String>,
     status: crate::ServerlessAppStatus,
 }
 
@@ -478,13 +538,13 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
         missing_crds,
         stall,
     };
-    write_status(app, ctx, &observed).await?;
+    let status_due = write_status(app, ctx, &observed).await?;
 
     if let Some(err) = failure {
         return Err(err);
     }
     ctx.failures().remove(&ObjectRef::from_obj(&**app));
-    Ok(Action::requeue(ctx.settings.resync))
+    Ok(Action::requeue(status_due.unwrap_or(ctx.settings.resync)))
 }
 
 /// Retry with exponential backoff per app; one failing app never delays the others.
@@ -654,13 +714,22 @@ async fn delete(ctx: &Context, kind: ChildKind, ns: &str, name: &str, uid: Strin
 }
 
 /// Write the computed status if it differs from the stored one; emit an Event when the app's
-/// stall reason changes (not on every retry, so a broken app does not flood Events).
-async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_>) -> Result<()> {
+/// stall reason changes (not on every retry, so a broken app does not flood Events). Returns
+/// when to come back if the write has to wait for `status_interval`.
+async fn write_status(
+    app: &ServerlessApp,
+    ctx: &Context,
+    observed: &Observed<'_>,
+) -> Result<Option<Duration>> {
     let current = ctx.current_status(app);
     let previous = current.as_ref();
     let next = status::compute(app, observed, previous, jiff::Timestamp::now());
     if previous == Some(&next) {
-        return Ok(());
+        return Ok(None);
+    }
+    if let Some(wait) = ctx.status_wait(app) {
+        debug!(ns = app.namespace(), app = %app.name_any(), ?wait, "status write deferred");
+        return Ok(Some(wait));
     }
     let stalled = |s: Option<&crate::ServerlessAppStatus>| {
         s.and_then(|s| {
@@ -700,7 +769,7 @@ async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_
 
     let body = json!({ "apiVersion": API_VERSION, "kind": KIND, "status": next });
     let ns = app.namespace().unwrap_or_default();
-    Api::<ServerlessApp>::namespaced(ctx.client.clone(), &ns)
+    let written = Api::<ServerlessApp>::namespaced(ctx.client.clone(), &ns)
         .patch_status(
             &app.name_any(),
             &PatchParams::apply(&ctx.settings.field_manager).force(),
@@ -708,14 +777,8 @@ async fn write_status(app: &ServerlessApp, ctx: &Context, observed: &Observed<'_
         )
         .await
         .map_err(Error::Status)?;
-    ctx.written().insert(
-        ObjectRef::from_obj(app),
-        WrittenStatus {
-            over: app.metadata.resource_version.clone(),
-            status: next,
-        },
-    );
-    Ok(())
+    ctx.record_status(app, written.metadata.resource_version, next);
+    Ok(None)
 }
 
 fn is_ready(status: &crate::ServerlessAppStatus) -> bool {

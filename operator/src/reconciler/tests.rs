@@ -66,8 +66,16 @@ async fn serve(
                        "message": "admission webhook denied the request: images from this registry are not allowed"}),
             )
         } else if path.ends_with("/status") {
+            // Versions "s1", "s2", ... for the first, second, ... status write.
+            let writes = sent
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.path.ends_with("/status"))
+                .count();
             let mut stored = app.clone();
             stored["status"] = body["status"].clone();
+            stored["metadata"]["resourceVersion"] = json!(format!("s{writes}"));
             (200, stored)
         } else if parts.method == Method::DELETE {
             (
@@ -386,7 +394,7 @@ async fn steady_state_resync_sends_no_request_at_all() {
 
 /// A reconcile that runs before the app cache shows our last status write computes against
 /// that write, not the stale cached status: no second patch, no second Ready Event.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stale_app_cache_does_not_repeat_a_status_write() {
     let (stores, mut caches) = caches();
     caches.install_keda();
@@ -414,12 +422,50 @@ async fn a_stale_app_cache_does_not_repeat_a_status_write() {
     h.reconcile(&fresh).await.unwrap();
     assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
 
-    // Someone else changed the status since: the cache is believed again, and it is restored.
+    // Someone else changed the status since: the cache is believed again, and it is restored,
+    // once `status_interval` has passed since the last write.
     let mut cleared = fresh.clone();
     cleared.metadata.resource_version = Some("12".into());
     cleared.status = None;
+    let interval = Settings::default().status_interval;
+    let action = h.reconcile(&cleared).await.unwrap();
+    assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
+    assert_eq!(action, Action::requeue(interval), "comes back to write it");
+    tokio::time::sleep(interval).await;
     h.reconcile(&cleared).await.unwrap();
     assert!(h.writes().contains(&format!("PATCH {STATUS}")));
+}
+
+/// Two status writes before the cache shows the first: when it then shows the first (an
+/// intermediate version), the second is still taken as current.
+#[tokio::test(start_paused = true)]
+async fn a_cache_showing_an_intermediate_status_write_is_still_stale() {
+    let (stores, mut caches) = caches();
+    let mut stale = app("img:1");
+    stale.metadata.resource_version = Some("10".into());
+    let h = harness(stores, None);
+
+    h.reconcile(&stale).await.unwrap(); // Stalled: KEDA missing
+    let first = h.status_written();
+    assert_eq!(condition(&first, "Stalled").status, "True");
+    h.take();
+
+    caches.install_keda();
+    tokio::time::sleep(Settings::default().status_interval).await;
+    h.reconcile(&stale).await.unwrap(); // still version 10 in the cache
+    assert_eq!(condition(&h.status_written(), "Stalled").status, "False");
+    h.take();
+
+    let mut intermediate = stale.clone();
+    intermediate.metadata.resource_version = Some("s1".into());
+    intermediate.status = Some(first);
+    tokio::time::sleep(Settings::default().status_interval).await;
+    h.reconcile(&intermediate).await.unwrap();
+    assert!(
+        !h.writes().contains(&format!("PATCH {STATUS}")),
+        "{:?}",
+        h.writes()
+    );
 }
 
 #[tokio::test]
@@ -675,7 +721,7 @@ async fn without_keda_the_rest_is_reconciled_and_the_condition_names_the_crd() {
     assert!(warning.is_some(), "a Warning event is recorded");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keda_appearing_later_is_picked_up() {
     let (stores, mut caches) = caches();
     let h = harness(stores, None);
@@ -685,6 +731,7 @@ async fn keda_appearing_later_is_picked_up() {
     h.take();
 
     caches.install_keda();
+    tokio::time::sleep(Settings::default().status_interval).await;
     h.reconcile(&app).await.unwrap();
     assert!(
         h.writes()
