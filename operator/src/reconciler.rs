@@ -180,9 +180,10 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Field manager of every server-side apply.
     pub field_manager: String,
-    /// Least time between two status writes of one app. While an app converges its Deployments
-    /// come up one after another, often within a second; a change inside this window is
-    /// written at its end, together with whatever else changed by then.
+    /// Least time between two status writes of one app that only report progress (Ready and
+    /// Stalled unchanged). While an app converges its Deployments come up one after another,
+    /// often within a second; such a change inside this window is written at its end, together
+    /// with whatever else changed by then.
     pub status_interval: Duration,
 }
 
@@ -714,8 +715,9 @@ async fn delete(ctx: &Context, kind: ChildKind, ns: &str, name: &str, uid: Strin
 }
 
 /// Write the computed status if it differs from the stored one; emit an Event when the app's
-/// stall reason changes (not on every retry, so a broken app does not flood Events). Returns
-/// when to come back if the write has to wait for `status_interval`.
+/// stall reason changes (not on every retry, so a broken app does not flood Events). Progress
+/// alone (Ready and Stalled unchanged) waits for `status_interval`; the return value says when
+/// to come back for it. Ready and Stalled flips are written at once: GitOps tools wait on them.
 async fn write_status(
     app: &ServerlessApp,
     ctx: &Context,
@@ -727,7 +729,19 @@ async fn write_status(
     if previous == Some(&next) {
         return Ok(None);
     }
-    if let Some(wait) = ctx.status_wait(app) {
+    let headline = |s: Option<&crate::ServerlessAppStatus>| {
+        let is = |type_: &str| {
+            s.is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == type_ && c.status == "True")
+            })
+        };
+        (is(status::READY), is(status::STALLED))
+    };
+    if headline(previous) == headline(Some(&next))
+        && let Some(wait) = ctx.status_wait(app)
+    {
         debug!(ns = app.namespace(), app = %app.name_any(), ?wait, "status write deferred");
         return Ok(Some(wait));
     }

@@ -422,16 +422,24 @@ async fn a_stale_app_cache_does_not_repeat_a_status_write() {
     h.reconcile(&fresh).await.unwrap();
     assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
 
-    // Someone else changed the status since: the cache is believed again, and it is restored,
-    // once `status_interval` has passed since the last write.
-    let mut cleared = fresh.clone();
-    cleared.metadata.resource_version = Some("12".into());
-    cleared.status = None;
+    // Someone else changed a detail of the status since: the cache is believed again, and the
+    // detail is restored once `status_interval` has passed since the last write.
+    let mut edited = fresh.clone();
+    edited.metadata.resource_version = Some("12".into());
+    edited.status.as_mut().unwrap().url = Some("http://elsewhere".into());
     let interval = Settings::default().status_interval;
-    let action = h.reconcile(&cleared).await.unwrap();
+    let action = h.reconcile(&edited).await.unwrap();
     assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
     assert_eq!(action, Action::requeue(interval), "comes back to write it");
     tokio::time::sleep(interval).await;
+    h.reconcile(&edited).await.unwrap();
+    assert!(h.writes().contains(&format!("PATCH {STATUS}")));
+    h.take();
+
+    // A Ready flip is written at once, inside the window.
+    let mut cleared = edited.clone();
+    cleared.metadata.resource_version = Some("13".into());
+    cleared.status = None;
     h.reconcile(&cleared).await.unwrap();
     assert!(h.writes().contains(&format!("PATCH {STATUS}")));
 }
