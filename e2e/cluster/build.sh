@@ -13,12 +13,11 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../gobuild.sh
+source "$CLUSTER_SCRIPTS/../gobuild.sh"
 
 BUILD_JOBS="${BUILD_JOBS:-2}"
 command -v go >/dev/null || die "go is not installed"
-
-# go version as a comparable number, e.g. 1.26.8 -> 1026008
-ver_num() { awk -F. '{ printf "%d%03d%03d\n", $1, $2, $3 }' <<<"${1#go}"; }
 
 ldflags_for() {
 	local c="$1" v date
@@ -55,26 +54,14 @@ module_time() {
 }
 
 build_component() {
-	local c="$1" dir v stamp need go_line b
+	local c="$1" dir v stamp need toolchain b
 	v="$(component_version "$c")"
 	[ -n "$v" ] || die "cannot read the $c version from $CLUSTER_SCRIPTS/$c/go.mod"
 	dir="$(component_bin_dir "$c")"
 
-	go_line="$(awk '$1 == "go" { print $2; exit }' "$CLUSTER_SCRIPTS/$c/go.mod")"
-	local toolchain="${GOTOOLCHAIN:-}"
-	if [ "$(ver_num "$(go env GOVERSION)")" -lt "$(ver_num "$go_line")" ]; then
-		toolchain="${GOTOOLCHAIN_FALLBACK:-go1.27.3}"
-	fi
-
-	# The cache key: everything that changes the output.
-	stamp="$(
-		cat "$CLUSTER_SCRIPTS/$c/go.mod" "$CLUSTER_SCRIPTS/$c/go.sum"
-		echo "pkgs=$(component_packages "$c")"
-		echo "toolchain=$toolchain go=$(GOTOOLCHAIN=${toolchain:-$(go env GOTOOLCHAIN)} go env GOVERSION) goos=$(go env GOOS)/$(go env GOARCH)"
-		echo "ldflags=$(ldflags_for "$c")"
-		echo "files=$(component_files "$c")"
-	)"
-	stamp="$(sha256sum <<<"$stamp" | cut -c1-16)"
+	toolchain="$(go_toolchain "$CLUSTER_SCRIPTS/$c")"
+	stamp="$(build_stamp "$CLUSTER_SCRIPTS/$c" "$toolchain" "pkgs=$(component_packages "$c")" \
+		"ldflags=$(ldflags_for "$c")" "files=$(component_files "$c")")"
 
 	need=0
 	[ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] || need=1

@@ -14,34 +14,22 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../gobuild.sh
+source "$FLUX_SCRIPTS/../gobuild.sh"
 
 BUILD_JOBS="${BUILD_JOBS:-2}"
 LDFLAGS="-s -w" # what upstream's Makefile uses; the controllers have no version variable
 command -v go >/dev/null || die "go is not installed"
 
-# go version as a comparable number, e.g. 1.26.8 -> 1026008
-ver_num() { awk -F. '{ printf "%d%03d%03d\n", $1, $2, $3 }' <<<"${1#go}"; }
-
 BIN_DIR="$(flux_bin_dir)"
 
 build_controller() {
-	local c="$1" v stamp need=0 go_line toolchain moddir
+	local c="$1" v stamp need=0 toolchain moddir
 	v="$(flux_controller_version "$c")"
 	[ -n "$v" ] || die "cannot read the $c version from $FLUX_SCRIPTS/$c/go.mod"
 
-	go_line="$(awk '$1 == "go" { print $2; exit }' "$FLUX_SCRIPTS/$c/go.mod")"
-	toolchain="${GOTOOLCHAIN:-}"
-	if [ "$(ver_num "$(go env GOVERSION)")" -lt "$(ver_num "$go_line")" ]; then
-		toolchain="${GOTOOLCHAIN_FALLBACK:-go1.27.3}"
-	fi
-
-	# The cache key: everything that changes the output.
-	stamp="$(
-		cat "$FLUX_SCRIPTS/$c/go.mod" "$FLUX_SCRIPTS/$c/go.sum"
-		echo "toolchain=$toolchain go=$(GOTOOLCHAIN=${toolchain:-$(go env GOTOOLCHAIN)} go env GOVERSION) goos=$(go env GOOS)/$(go env GOARCH)"
-		echo "ldflags=$LDFLAGS"
-	)"
-	stamp="$(sha256sum <<<"$stamp" | cut -c1-16)"
+	toolchain="$(go_toolchain "$FLUX_SCRIPTS/$c")"
+	stamp="$(build_stamp "$FLUX_SCRIPTS/$c" "$toolchain" "ldflags=$LDFLAGS")"
 	[ "$(cat "$BIN_DIR/.stamp-$c" 2>/dev/null)" = "$stamp" ] || need=1
 	[ -x "$BIN_DIR/$c" ] || need=1
 	[ -f "$BIN_DIR/crds/.stamp-$c" ] && [ "$(cat "$BIN_DIR/crds/.stamp-$c")" = "$stamp" ] || need=1

@@ -19,12 +19,10 @@ set -euo pipefail
 KEDA_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KEDA_BIN_ROOT="${KEDA_BIN_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/bin}"
 BUILD_JOBS="${BUILD_JOBS:-2}"
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
+# shellcheck source=../process.sh
+source "$KEDA_SCRIPTS/../process.sh"
+# shellcheck source=../gobuild.sh
+source "$KEDA_SCRIPTS/../gobuild.sh"
 command -v go >/dev/null || die "go is not installed"
 
 # component -> upstream module, main package, output dir prefix, binary name, version package
@@ -69,30 +67,15 @@ comp_ldflags() {
 	esac
 }
 
-# go version as a comparable number, e.g. 1.26.8 -> 1026008
-ver_num() { awk -F. '{ printf "%d%03d%03d\n", $1, $2, $3 }' <<<"${1#go}"; }
-
 build_component() {
-	local c="$1" v dir bin stamp go_line toolchain
+	local c="$1" v dir bin stamp toolchain
 	v="$(comp_version "$c")"
 	[ -n "$v" ] || die "cannot read the $(comp_module "$c") version from $KEDA_SCRIPTS/$c/go.mod"
 	dir="$KEDA_BIN_ROOT/$(comp_dirname "$c")-$v"
 	bin="$(comp_binary "$c")"
 
-	go_line="$(awk '$1 == "go" { print $2; exit }' "$KEDA_SCRIPTS/$c/go.mod")"
-	toolchain="${GOTOOLCHAIN:-}"
-	if [ "$(ver_num "$(go env GOVERSION)")" -lt "$(ver_num "$go_line")" ]; then
-		toolchain="${GOTOOLCHAIN_FALLBACK:-go1.27.3}"
-	fi
-
-	# The cache key: everything that changes the output.
-	stamp="$(
-		cat "$KEDA_SCRIPTS/$c/go.mod" "$KEDA_SCRIPTS/$c/go.sum"
-		echo "pkg=$(comp_package "$c")"
-		echo "toolchain=$toolchain go=$(GOTOOLCHAIN=${toolchain:-$(go env GOTOOLCHAIN)} go env GOVERSION) goos=$(go env GOOS)/$(go env GOARCH)"
-		echo "ldflags=$(comp_ldflags "$c")"
-	)"
-	stamp="$(sha256sum <<<"$stamp" | cut -c1-16)"
+	toolchain="$(go_toolchain "$KEDA_SCRIPTS/$c")"
+	stamp="$(build_stamp "$KEDA_SCRIPTS/$c" "$toolchain" "pkg=$(comp_package "$c")" "ldflags=$(comp_ldflags "$c")")"
 
 	if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && [ -x "$dir/$bin" ]; then
 		log "$c $v: up to date in $dir"
