@@ -11,6 +11,20 @@ die() {
 # Alive and not a zombie (a zombie's parent may be slow to reap it).
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
+# wait_ready NAME LOG HEALTHY PID: poll `HEALTHY NAME` every 0.2 s until it succeeds. Dies with
+# the tail of LOG when `PID NAME` finds the process gone, or after READY_TIMEOUT seconds.
+wait_ready() {
+	local name="$1" logf="$2" healthy_fn="$3" pid_fn="$4" deadline=$((SECONDS + READY_TIMEOUT))
+	until "$healthy_fn" "$name"; do
+		if ! "$pid_fn" "$name" >/dev/null; then
+			tail -n 20 "$logf" >&2
+			die "$name exited; log: $logf"
+		fi
+		[ "$SECONDS" -lt "$deadline" ] || die "$name not ready after ${READY_TIMEOUT}s; log: $logf"
+		sleep 0.2
+	done
+}
+
 # stop_process NAME PID PIDFILE [SIGNAL]: send SIGNAL (default TERM), SIGKILL after
 # STOP_TIMEOUT seconds (default 5), then remove PIDFILE.
 stop_process() {

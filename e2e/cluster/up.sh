@@ -297,17 +297,7 @@ health_url() {
 	esac
 }
 healthy() { curl -fsk --max-time 2 "$(health_url "$1")" 2>/dev/null | grep -q 'ok\|"health":"true"'; }
-wait_healthy() {
-	local name="$1" deadline=$((SECONDS + READY_TIMEOUT))
-	until healthy "$name"; do
-		if ! proc_pid "$name" >/dev/null; then
-			tail -n 20 "$(log_file "$name")" >&2
-			die "$name exited; log: $(log_file "$name")"
-		fi
-		[ "$SECONDS" -lt "$deadline" ] || die "$name not healthy after ${READY_TIMEOUT}s; log: $(log_file "$name")"
-		sleep 0.2
-	done
-}
+wait_healthy() { wait_ready "$1" "$(log_file "$1")" healthy proc_pid; }
 
 # A component stopped a moment ago (down.sh, a restart) may still hold its port: a Go process
 # whose main thread has exited shows as a zombie while its other threads still close sockets.

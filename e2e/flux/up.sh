@@ -73,17 +73,7 @@ ports_of() {
 	esac
 }
 healthy() { curl -fs --max-time 2 "http://$FLUX_HOST:$(health_port "$1")/readyz" >/dev/null 2>&1; }
-wait_healthy() {
-	local name="$1" deadline=$((SECONDS + READY_TIMEOUT))
-	until healthy "$name"; do
-		if ! flux_proc_pid "$name" >/dev/null; then
-			tail -n 20 "$(flux_log_file "$name")" >&2
-			die "$name exited; log: $(flux_log_file "$name")"
-		fi
-		[ "$SECONDS" -lt "$deadline" ] || die "$name not ready after ${READY_TIMEOUT}s; log: $(flux_log_file "$name")"
-		sleep 0.2
-	done
-}
+wait_healthy() { wait_ready "$1" "$(flux_log_file "$1")" healthy flux_proc_pid; }
 launch() { # name args...
 	local name="$1"
 	shift

@@ -167,15 +167,7 @@ for p in "${procs[@]}"; do
 		done
 		"start_$p"
 	fi
-	deadline=$((SECONDS + READY_TIMEOUT))
-	until healthy "$p"; do
-		if ! keda_proc_pid "$p" >/dev/null; then
-			tail -n 20 "$(keda_log_file "$p")" >&2
-			die "$p exited; log: $(keda_log_file "$p")"
-		fi
-		[ "$SECONDS" -lt "$deadline" ] || die "$p not ready after ${READY_TIMEOUT}s; log: $(keda_log_file "$p")"
-		sleep 0.2
-	done
+	wait_ready "$p" "$(keda_log_file "$p")" healthy keda_proc_pid
 	log "$p ready (pid $(cat "$(keda_pid_file "$p")"), $((SECONDS - T0))s): log $(keda_log_file "$p")"
 done
 
