@@ -19,13 +19,13 @@ go_toolchain() {
 }
 
 # build_stamp MODDIR TOOLCHAIN [LINE...]: the cache key of a build, made of everything that
-# changes its output: the module's go.mod and go.sum, the Go the toolchain resolves to, and the
-# caller's LINEs (packages, ldflags, extra files).
+# changes its output: the module's go.mod, go.sum and own Go files, the Go the toolchain
+# resolves to, and the caller's LINEs (packages, ldflags, extra files).
 build_stamp() {
 	local moddir="$1" toolchain="$2" key
 	shift 2
 	key="$(
-		cat "$moddir/go.mod" "$moddir/go.sum"
+		cat "$moddir/go.mod" "$moddir/go.sum" "$moddir"/*.go
 		echo "toolchain=$toolchain go=$(GOTOOLCHAIN=${toolchain:-$(go env GOTOOLCHAIN)} go env GOVERSION) goos=$(go env GOOS)/$(go env GOARCH)"
 		printf '%s\n' "$@"
 	)"

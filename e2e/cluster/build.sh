@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build the control-plane binaries from the pinned Go modules in ./kubernetes, ./etcd, ./kwok.
+# Build the local cluster's binaries from the pinned wrapper modules here: the control plane
+# (./etcd, ./kwok, ./kubernetes) and the real node (kubelet and kube-proxy from ./kubernetes,
+# ./containerd, ./runc, ./cni-plugins, ./coredns, the pause binary, and ./crane for the registry).
 #
-#   e2e/cluster/build.sh [component...]     # components: etcd kwok kubernetes (default: all)
+#   e2e/cluster/build.sh [component...]     # components: see cluster_components in lib.sh (default: all)
 #
 # Binaries land in $CLUSTER_BIN_ROOT/<component>-<version>/ (default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/bin); a component already built from the
@@ -37,6 +39,13 @@ ldflags_for() {
 		echo "-s -w$f"
 		;;
 	etcd) echo "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$v" ;;
+	containerd)
+		local pkg=github.com/containerd/containerd/v2/version
+		echo "-s -w -X $pkg.Version=$v -X $pkg.Package=github.com/containerd/containerd/v2"
+		;;
+	crane) echo "-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=$v" ;;
+	coredns | runc | cni-plugins) echo "-s -w" ;;
+	pause) echo ;;
 	kwok)
 		# kwokctl's default Kubernetes version = the one built here.
 		echo "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${v#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$(component_version kubernetes)"
@@ -49,19 +58,35 @@ module_time() {
 	local mod v
 	mod="$(component_module "$1")"
 	v="$(component_version "$1")"
-	(cd "$CLUSTER_SCRIPTS/$1" && go mod download -json "$mod@$v" 2>/dev/null) |
+	(cd "$CLUSTER_SCRIPTS/$(component_dir "$1")" && go mod download -json "$mod@$v" 2>/dev/null) |
 		sed -n 's/^[[:space:]]*"Time": "\(.*\)",\{0,1\}$/\1/p' | head -1 | grep . || echo 1970-01-01T00:00:00Z
 }
 
+# The C compiler's version, for the components built with it (part of their cache key).
+cc_version() {
+	if [ "$(component_cgo "$1")" = 1 ] || [ "$1" = pause ]; then gcc -dumpfullversion; fi
+}
+
+# runc's seccomp support needs libseccomp's headers; install them once (Debian).
+need_libseccomp() {
+	[ -f /usr/include/seccomp.h ] && return 0
+	log "installing libseccomp-dev (runc's seccomp support)"
+	command -v apt-get >/dev/null || die "runc needs libseccomp-dev (seccomp.h); install it"
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev; } >/dev/null ||
+		die "apt-get install libseccomp-dev failed"
+}
+
 build_component() {
-	local c="$1" dir v stamp need toolchain b
+	local c="$1" dir v stamp need toolchain b moddir
+	moddir="$CLUSTER_SCRIPTS/$(component_dir "$c")"
 	v="$(component_version "$c")"
-	[ -n "$v" ] || die "cannot read the $c version from $CLUSTER_SCRIPTS/$c/go.mod"
+	[ -n "$v" ] || die "cannot read the $c version from $moddir/go.mod"
 	dir="$(component_bin_dir "$c")"
 
-	toolchain="$(go_toolchain "$CLUSTER_SCRIPTS/$c")"
-	stamp="$(build_stamp "$CLUSTER_SCRIPTS/$c" "$toolchain" "pkgs=$(component_packages "$c")" \
-		"ldflags=$(ldflags_for "$c")" "files=$(component_files "$c")")"
+	toolchain="$(go_toolchain "$moddir")"
+	stamp="$(build_stamp "$moddir" "$toolchain" "pkgs=$(component_packages "$c")" \
+		"ldflags=$(ldflags_for "$c")" "files=$(component_files "$c")" \
+		"tags=$(component_tags "$c") cgo=$(component_cgo "$c") cc=$(cc_version "$c")")"
 
 	need=0
 	[ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] || need=1
@@ -71,19 +96,28 @@ build_component() {
 		return 0
 	fi
 
+	[ "$c" = runc ] && need_libseccomp
 	log "$c $v: building $(component_binaries "$c") (go build -p $BUILD_JOBS) ..."
 	local t0=$SECONDS tmp="$dir.tmp.$$"
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
 	(
-		cd "$CLUSTER_SCRIPTS/$c"
+		cd "$moddir"
 		[ -n "$toolchain" ] && export GOTOOLCHAIN="$toolchain"
-		export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
+		export CGO_ENABLED="$(component_cgo "$c")" GOFLAGS="-mod=readonly -buildvcs=false"
+		if [ "$c" = pause ]; then
+			# The sandbox's PID 1, as upstream builds it (build/pause/Makefile): static C.
+			nice -n 10 gcc -Os -Wall -Werror -static -DVERSION="$v" -o "$tmp/pause" \
+				"$(go list -m -f '{{.Dir}}' "$(component_module "$c")")/$(component_packages "$c")"
+			strip "$tmp/pause"
+			exit 0
+		fi
 		local out="$tmp/"
 		# One package: name the output (go would call etcd's "server").
 		[ "$(wc -w <<<"$(component_packages "$c")")" = 1 ] && out="$tmp/$(component_binaries "$c")"
 		# shellcheck disable=SC2046
-		nice -n 10 go build -p "$BUILD_JOBS" -trimpath -ldflags "$(ldflags_for "$c")" -o "$out" $(component_packages "$c")
+		nice -n 10 go build -p "$BUILD_JOBS" -trimpath -tags "$(component_tags "$c")" \
+			-ldflags "$(ldflags_for "$c")" -o "$out" $(component_packages "$c")
 		if [ "$c" = kwok ]; then
 			# kwok's controller needs Stage objects; use the same defaults kwokctl embeds
 			# (node-initialize, node-heartbeat-with-lease, pod-ready/complete/delete).

@@ -24,9 +24,11 @@ for a in "$@"; do
 		;;
 	esac
 done
+all=0
 if [ "${#procs[@]}" -eq 0 ]; then
-	# Reverse start order: clients before the apiserver, etcd last.
-	procs=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+	all=1
+	# Reverse start order: the node, then clients before the apiserver, etcd last.
+	read -r -a procs <<<"$(tac -s ' ' <<<"$CLUSTER_PROCS " | xargs)"
 elif [ "$purge" = 1 ]; then
 	die "--purge stops everything; do not name components with it"
 fi
@@ -37,7 +39,15 @@ for p in "${procs[@]}"; do
 		continue
 	fi
 	stop_process "$p" "$pid" "$(pid_file "$p")" "$signal"
+	# The relay forks one child per connection, in its own process group.
+	[ "$p" != apiserver-relay ] || kill -KILL -- "-$pid" 2>/dev/null || true
 done
+
+# With the whole cluster stopped, the real node's containers, mounts, cgroups, packet filter
+# rules and bridge go too (the pods come back from etcd at the next up.sh).
+if [ "$all" = 1 ]; then
+	node_teardown
+fi
 
 if [ "$purge" = 1 ] && [ -d "$CLUSTER_DIR" ]; then
 	rm -rf "$CLUSTER_DIR"

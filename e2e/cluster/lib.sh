@@ -13,7 +13,8 @@ CLUSTER_DIR="${CLUSTER_DIR:-$REPO_ROOT/.cache/cluster}"
 # Ports (all listeners bind 127.0.0.1 only). Defaults; an env var of the same name overrides.
 # up.sh records the ports in use in $CLUSTER_DIR/ports.env on first start and reuses them.
 CLUSTER_HOST=127.0.0.1
-CLUSTER_PORT_VARS="CLUSTER_ETCD_PORT CLUSTER_ETCD_PEER_PORT CLUSTER_APISERVER_PORT CLUSTER_KCM_PORT CLUSTER_SCHEDULER_PORT CLUSTER_KWOK_PORT"
+CLUSTER_PORT_VARS="CLUSTER_ETCD_PORT CLUSTER_ETCD_PEER_PORT CLUSTER_APISERVER_PORT CLUSTER_KCM_PORT CLUSTER_SCHEDULER_PORT CLUSTER_KWOK_PORT
+	CLUSTER_REGISTRY_PORT CLUSTER_KUBELET_PORT CLUSTER_KUBELET_HEALTHZ_PORT CLUSTER_KUBE_PROXY_PORT CLUSTER_KUBE_PROXY_METRICS_PORT CLUSTER_COREDNS_HEALTH_PORT CLUSTER_COREDNS_READY_PORT"
 default_port() {
 	case "$1" in
 	CLUSTER_ETCD_PORT) echo 23790 ;;
@@ -22,6 +23,13 @@ default_port() {
 	CLUSTER_KCM_PORT) echo 10357 ;;       # kube-controller-manager secure port (healthz/metrics)
 	CLUSTER_SCHEDULER_PORT) echo 10359 ;; # kube-scheduler secure port
 	CLUSTER_KWOK_PORT) echo 10347 ;;      # kwok controller server (healthz/metrics)
+	CLUSTER_REGISTRY_PORT) echo 5000 ;;   # OCI registry (plain http) the real node pulls from
+	CLUSTER_KUBELET_PORT) echo 10250 ;;   # kubelet API, on the node's bridge address
+	CLUSTER_KUBELET_HEALTHZ_PORT) echo 10248 ;;
+	CLUSTER_KUBE_PROXY_PORT) echo 10256 ;; # kube-proxy healthz
+	CLUSTER_KUBE_PROXY_METRICS_PORT) echo 10249 ;;
+	CLUSTER_COREDNS_HEALTH_PORT) echo 10280 ;;
+	CLUSTER_COREDNS_READY_PORT) echo 10281 ;;
 	esac
 }
 # Set every *_PORT: explicit env > $CLUSTER_DIR/ports.env > default.
@@ -36,21 +44,45 @@ load_ports() {
 	done
 }
 
-# Components built by build.sh: <component> <module dir> <upstream module> <binaries...>
-cluster_components() { echo etcd kwok kubernetes; }
+# Components built by build.sh, each from its wrapper module <dir>/ here. The control plane:
+# etcd kwok kubernetes (kubelet and kube-proxy come from the same module). The real node:
+# containerd runc cni-plugins coredns pause, and crane (the loopback registry and image tool).
+cluster_components() {
+	local c="etcd kwok kubernetes"
+	[ "$CLUSTER_REAL_NODE" != 1 ] || c+=" containerd runc cni-plugins crane coredns pause"
+	echo "$c"
+}
 component_module() {
 	case "$1" in
-	kubernetes) echo k8s.io/kubernetes ;;
+	kubernetes | pause) echo k8s.io/kubernetes ;;
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
 	kwok) echo sigs.k8s.io/kwok ;;
+	containerd) echo github.com/containerd/containerd/v2 ;;
+	runc) echo github.com/opencontainers/runc ;;
+	cni-plugins) echo github.com/containernetworking/plugins ;;
+	crane) echo github.com/google/go-containerregistry ;;
+	coredns) echo github.com/coredns/coredns ;;
 	*) return 1 ;;
+	esac
+}
+# Wrapper module directory: pause is a C file inside the Kubernetes module.
+component_dir() {
+	case "$1" in
+	pause) echo kubernetes ;;
+	*) echo "$1" ;;
 	esac
 }
 component_binaries() {
 	case "$1" in
-	kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+	kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy ;;
 	etcd) echo etcd ;;
 	kwok) echo kwok kwokctl ;;
+	containerd) echo containerd containerd-shim-runc-v2 ctr ;;
+	runc) echo runc ;;
+	cni-plugins) echo bridge host-local loopback portmap ;;
+	crane) echo crane ;;
+	coredns) echo coredns ;;
+	pause) echo pause ;;
 	*) return 1 ;;
 	esac
 }
@@ -63,18 +95,35 @@ component_files() {
 }
 component_packages() {
 	case "$1" in
-	kubernetes) echo k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ;;
+	kubernetes) echo k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy ;;
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
 	kwok) echo sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
+	containerd) echo github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr ;;
+	runc) echo github.com/opencontainers/runc ;;
+	cni-plugins) echo github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/meta/portmap ;;
+	crane) echo github.com/google/go-containerregistry/cmd/crane ;;
+	coredns) echo . ;; # main.go here: CoreDNS with the plugins the cluster uses
+	pause) echo build/pause/linux/pause.c ;;
 	*) return 1 ;;
 	esac
 }
+# Build tags, as upstream's Makefiles set them (runc without libpathrs, a Rust library).
+component_tags() {
+	case "$1" in
+	containerd) echo no_btrfs no_devmapper no_zfs ;;
+	runc) echo seccomp urfave_cli_no_docs ;;
+	*) echo ;;
+	esac
+}
+# runc links libseccomp through cgo (without it the pause container fails: "seccomp not
+# supported"); every other Go component is pure Go.
+component_cgo() { [ "$1" = runc ] && echo 1 || echo 0; }
 # Version of the upstream module, read from the wrapper's go.mod (no network).
 component_version() {
 	local mod
 	mod="$(component_module "$1")" || return 1
 	awk -v m="$mod" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' \
-		"$CLUSTER_SCRIPTS/$1/go.mod"
+		"$CLUSTER_SCRIPTS/$(component_dir "$1")/go.mod"
 }
 component_bin_dir() { echo "$CLUSTER_BIN_ROOT/$1-$(component_version "$1")"; }
 
@@ -96,9 +145,22 @@ cluster_bin() {
 source "$CLUSTER_SCRIPTS/../process.sh"
 
 # --- processes -------------------------------------------------------------------------
-# Component names up.sh/down.sh accept, in start order.
-CLUSTER_PROCS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
+# Component names up.sh/down.sh accept, in start order: the control plane, kwok, then the
+# real node (node.sh), which CLUSTER_REAL_NODE=0 leaves out.
+CONTROL_PLANE_PROCS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
+# shellcheck source=node.sh
+source "$CLUSTER_SCRIPTS/node.sh"
+if [ "$CLUSTER_REAL_NODE" = 1 ]; then
+	CLUSTER_PROCS="$CONTROL_PLANE_PROCS $NODE_PROCS"
+else
+	CLUSTER_PROCS="$CONTROL_PLANE_PROCS"
+fi
+is_node_proc() { [[ " $NODE_PROCS " == *" $1 "* ]]; }
 canonical_proc() {
+	is_node_proc "$1" && {
+		echo "$1"
+		return 0
+	}
 	case "$1" in
 	etcd) echo etcd ;;
 	kube-apiserver | apiserver) echo kube-apiserver ;;
@@ -117,6 +179,6 @@ proc_pid() {
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
 	# Guard against a recycled pid: the process must run the component's binary.
 	exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
-	[ "$(basename "${exe% (deleted)}")" = "$1" ] || return 1
+	[ "$(basename "${exe% (deleted)}")" = "$(node_proc_binary "$1")" ] || return 1
 	echo "$pid"
 }

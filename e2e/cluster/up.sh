@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Start a local Kubernetes control plane (no container runtime): etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler and the kwok controller, as background processes
-# bound to 127.0.0.1, plus fake kwok nodes in two pools.
+# Start a local Kubernetes cluster: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and the kwok controller, as background processes bound to 127.0.0.1, fake kwok
+# nodes in two pools, and a real worker node (node.sh: registry, containerd, kubelet,
+# kube-proxy, CoreDNS) that runs containers. CLUSTER_REAL_NODE=0 leaves the real node out.
 #
 #   e2e/cluster/up.sh                 # start whatever is not running, wait until ready
 #   e2e/cluster/up.sh etcd apiserver  # start only these (e.g. after `down.sh apiserver`)
@@ -55,8 +56,10 @@ wants() {
 if [ "${CLUSTER_SKIP_BUILD:-0}" != 1 ]; then
 	"$CLUSTER_SCRIPTS/build.sh" >/dev/null
 fi
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
-	[ -x "$(cluster_bin "$b")" ] || die "$(cluster_bin "$b") missing: run $CLUSTER_SCRIPTS/build.sh"
+for c in $(cluster_components); do
+	for b in $(component_binaries "$c"); do
+		[ -x "$(cluster_bin "$b")" ] || die "$(cluster_bin "$b") missing: run $CLUSTER_SCRIPTS/build.sh"
+	done
 done
 KUBECTL="$(cluster_bin kubectl)"
 
@@ -113,6 +116,12 @@ make_pki() {
 	make_cert kube-scheduler ca "/CN=system:kube-scheduler" clientAuth
 	make_cert kwok ca "/O=system:masters/CN=system:kwok-controller" clientAuth
 	make_cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
+	# The real node: the API server's client to kubelets, the kubelet (serving and client, as
+	# the Node authorizer expects), kube-proxy (bound to system:node-proxier by default), CoreDNS.
+	make_cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
+	make_cert kubelet ca "/O=system:nodes/CN=system:node:$NODE_NAME" serverAuth,clientAuth "IP:$NODE_IP,DNS:$NODE_NAME"
+	make_cert kube-proxy ca "/CN=system:kube-proxy" clientAuth
+	make_cert coredns ca "/CN=system:coredns" clientAuth
 	if [ ! -f "$PKI/sa.key" ]; then
 		openssl_q genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key"
 		openssl_q pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
@@ -146,7 +155,7 @@ EOF
 }
 make_pki
 make_kubeconfig "$KUBECONFIG_ADMIN" admin kubernetes-admin
-for c in kube-controller-manager kube-scheduler kwok; do
+for c in kube-controller-manager kube-scheduler kwok kubelet kube-proxy coredns; do
 	make_kubeconfig "$CLUSTER_DIR/$c.kubeconfig" "$c" "$c"
 done
 
@@ -210,6 +219,10 @@ start_kube-apiserver() {
 		--proxy-client-cert-file="$PKI/front-proxy-client.crt" \
 		--proxy-client-key-file="$PKI/front-proxy-client.key" \
 		--enable-aggregator-routing=true \
+		--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+		--kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+		--kubelet-certificate-authority="$PKI/ca.crt" \
+		--kubelet-preferred-address-types=InternalIP \
 		--audit-policy-file="$CLUSTER_DIR/audit-policy.yaml" \
 		--audit-log-path="$CLUSTER_DIR/audit.log" \
 		--audit-log-format=json \
@@ -254,13 +267,16 @@ start_kwok() {
 	# making any pod Running. The old process is gone (we only start kwok when it is not
 	# running), so drop its leases; kwok recreates them at once. (Leases are not audited.)
 	if healthy kube-apiserver; then
-		kc delete leases -n kube-node-lease --all --wait=false >/dev/null 2>&1 || true
+		local kwok_nodes
+		kwok_nodes="$(kc get nodes -l type=kwok -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)" || true
+		# shellcheck disable=SC2086 # one lease per node name
+		[ -z "$kwok_nodes" ] || kc delete leases -n kube-node-lease $kwok_nodes --ignore-not-found --wait=false >/dev/null 2>&1 || true
 	fi
 	# shellcheck disable=SC2086
 	launch kwok "$(cluster_bin kwok)" \
 		--kubeconfig="$CLUSTER_DIR/kwok.kubeconfig" \
 		--config="$(component_bin_dir kwok)/stages.yaml" \
-		--manage-all-nodes=true \
+		--manage-nodes-with-label-selector=type=kwok \
 		--cidr="$POD_CIDR" \
 		--node-ip="$CLUSTER_HOST" \
 		--node-port="$CLUSTER_KWOK_PORT" \
@@ -285,6 +301,10 @@ proc_port() {
 	kube-controller-manager) echo "$CLUSTER_KCM_PORT" ;;
 	kube-scheduler) echo "$CLUSTER_SCHEDULER_PORT" ;;
 	kwok) echo "$CLUSTER_KWOK_PORT" ;;
+	registry) echo "$CLUSTER_REGISTRY_PORT" ;;
+	kube-proxy) echo "$CLUSTER_KUBE_PROXY_PORT" ;;
+	coredns) echo "$CLUSTER_COREDNS_READY_PORT" ;;
+	kubelet) echo "$CLUSTER_KUBELET_HEALTHZ_PORT" ;;
 	esac
 }
 health_url() {
@@ -296,7 +316,13 @@ health_url() {
 	kwok) echo "http://$CLUSTER_HOST:$CLUSTER_KWOK_PORT/healthz" ;;
 	esac
 }
-healthy() { curl -fsk --max-time 2 "$(health_url "$1")" 2>/dev/null | grep -q 'ok\|"health":"true"'; }
+healthy() {
+	if is_node_proc "$1"; then
+		node_healthy "$1"
+	else
+		curl -fsk --max-time 2 "$(health_url "$1")" 2>/dev/null | grep -q 'ok\|"health":"true"'
+	fi
+}
 wait_healthy() { wait_ready "$1" "$(log_file "$1")" healthy proc_pid; }
 
 # A component stopped a moment ago (down.sh, a restart) may still hold its port: a Go process
@@ -309,6 +335,26 @@ port_released() {
 	done
 }
 
+if [ "$CLUSTER_REAL_NODE" = 1 ]; then
+	need_node_packages
+	node_network_up
+	write_node_config
+fi
+
+# What the next components need from one that is up: CoreDNS's RBAC and the node's Service
+# endpoints in the API; the pause image (every sandbox starts from it) in the registry.
+after_healthy() {
+	case "$1" in
+	kube-apiserver)
+		if [ "$CLUSTER_REAL_NODE" = 1 ] && ! kc get endpointslice -n default kubernetes-node-relay >/dev/null 2>&1; then
+			kc apply --server-side --field-manager=local-cluster -f - <<<"$(node_api_objects)" >/dev/null ||
+				die "cannot create the real node's Service endpoints and CoreDNS RBAC"
+		fi
+		;;
+	registry) push_pause_image ;;
+	esac
+}
+
 started=()
 start_procs() {
 	local p
@@ -316,15 +362,18 @@ start_procs() {
 		wants "$p" || continue
 		if proc_pid "$p" >/dev/null; then
 			healthy "$p" || wait_healthy "$p"
-			continue
+		else
+			rm -f "$(pid_file "$p")"
+			if [ -n "$(proc_port "$p")" ]; then
+				port_released "$(proc_port "$p")" || die "port $(proc_port "$p") for $p is taken by another process (ports: $CLUSTER_DIR/ports.env; override with CLUSTER_*_PORT env vars)"
+			fi
+			"start_$p"
+			# Each component needs the previous ones (apiserver needs etcd, the rest the apiserver).
+			wait_healthy "$p"
+			started+=("$p")
+			log "$p healthy (pid $(cat "$(pid_file "$p")"), $(elapsed))"
 		fi
-		rm -f "$(pid_file "$p")"
-		port_released "$(proc_port "$p")" || die "port $(proc_port "$p") for $p is taken by another process (ports: $CLUSTER_DIR/ports.env; override with CLUSTER_*_PORT env vars)"
-		"start_$p"
-		# Each component needs the previous ones (apiserver needs etcd, the rest the apiserver).
-		wait_healthy "$p"
-		started+=("$p")
-		log "$p healthy (pid $(cat "$(pid_file "$p")"), $(elapsed))"
+		after_healthy "$p"
 	done
 }
 start_procs
@@ -394,6 +443,17 @@ status:
 		done
 		[ "${#started[@]}" -eq 0 ] || log "nodes Ready and leased by kwok ($(elapsed))"
 	fi
+	if [ "$CLUSTER_REAL_NODE" = 1 ] && proc_pid kubelet >/dev/null; then
+		# The kubelet registers the node itself; wait for that, then for Ready.
+		deadline=$((SECONDS + READY_TIMEOUT))
+		until kc get "node/$NODE_NAME" >/dev/null 2>&1; do
+			[ "$SECONDS" -lt "$deadline" ] || die "node $NODE_NAME not registered; see $(log_file kubelet)"
+			sleep 0.2
+		done
+		kc wait --for=condition=Ready "node/$NODE_NAME" --timeout="${READY_TIMEOUT}s" >/dev/null ||
+			die "node $NODE_NAME not Ready; see $(log_file kubelet)"
+		[ "${#started[@]}" -eq 0 ] || log "node $NODE_NAME Ready ($(elapsed))"
+	fi
 	# Pods need the namespace's default ServiceAccount (made by kube-controller-manager).
 	if proc_pid kube-controller-manager >/dev/null; then
 		deadline=$((SECONDS + READY_TIMEOUT))
@@ -413,6 +473,9 @@ export CLUSTER_BIN_DIR="$CLUSTER_BIN_ROOT/current"
 export KUBECTL="$KUBECTL"
 export APISERVER_URL="$APISERVER_URL"
 export AUDIT_LOG="$CLUSTER_DIR/audit.log"
+export CLUSTER_REAL_NODE="$CLUSTER_REAL_NODE"
+export CLUSTER_REGISTRY="$(registry_addr)"
+export NODE_NAME="$NODE_NAME"
 $(sed 's/^/export /' "$CLUSTER_DIR/ports.env")
 EOF
 

@@ -1,0 +1,8 @@
+//go:build tools
+
+// Package tools pins the upstream commands built by ../build.sh.
+package tools
+
+import (
+	_ "github.com/google/go-containerregistry/cmd/crane"
+)
