@@ -13,6 +13,20 @@ CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 KUBECTL   = $(shell readlink -f $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current/kubectl 2>/dev/null || command -v kubectl)
 SAMPLE   ?= samples/flask-faas.yaml
 CRD      := crds/serverlessapps.serverless-operator.dev.yaml
+CLUSTER_BIN = $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current
+
+# The operator's image: config/default names the same repository and tag.
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+IMAGE_NAME ?= ghcr.io/serverless-operator/serverless-operator
+IMAGE_TAG  ?= v$(VERSION)
+IMAGE_DIR  := target/image/oci
+# Static (glibc linked in), so the image needs no runtime files; the Containerfile copies it.
+IMAGE_TARGET := x86_64-unknown-linux-gnu
+IMAGE_BINARY := target/$(IMAGE_TARGET)/release/serverless-operator
+# Where `make image-push` pushes: the local cluster's registry on loopback, unless set.
+LOCAL_REGISTRY = 127.0.0.1:$(or $(shell sed -n 's/^CLUSTER_REGISTRY_PORT=//p' $(CLUSTER_DIR)/ports.env 2>/dev/null),5000)
+REGISTRY   ?= $(LOCAL_REGISTRY)
+PUSHED_IMAGE = $(REGISTRY)/serverless-operator:$(IMAGE_TAG)
 
 ##@ General
 .PHONY: help
@@ -23,6 +37,19 @@ help: ## Show this help
 .PHONY: build
 build: ## Build the operator binary
 	$(CARGO) build --locked -p serverless-operator
+
+.PHONY: image-binary
+image-binary: ## Build the static release binary the image holds
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked --release --target $(IMAGE_TARGET) -p serverless-operator
+
+.PHONY: image
+image: image-binary ## Build the operator's OCI image into target/image/oci (no daemon; reproducible)
+	IMAGE_REF=$(IMAGE_NAME):$(IMAGE_TAG) operator/image.sh $(IMAGE_BINARY) $(IMAGE_DIR)
+
+.PHONY: image-push
+image-push: image ## Push the image to $$REGISTRY (default: the local cluster's registry)
+	e2e/cluster/build.sh crane >/dev/null
+	$(CLUSTER_BIN)/crane push $(if $(filter 127.0.0.1:%,$(REGISTRY)),--insecure) $(IMAGE_DIR) $(PUSHED_IMAGE)
 
 .PHONY: test
 test: lint unit e2e ## Everything CI runs: lint, unit tier, end-to-end suite on a local cluster
@@ -42,12 +69,19 @@ argocd-health: ## Test the Argo CD health check (Lua) with Lua 5.1, Argo CD's di
 	cd config/argocd/health && lua5.1 test.lua
 
 .PHONY: e2e
-e2e: build cluster-up ## End-to-end suite against the local cluster (or $$E2E_KUBECONFIG)
+e2e: build cluster-up $(if $(E2E_KUBECONFIG),,e2e-image) ## End-to-end suite against the local cluster (or $$E2E_KUBECONFIG)
 	if [ -z "$${E2E_KUBECONFIG:-}" ]; then \
+		source $(CLUSTER_DIR)/env; \
 		export E2E_KUBECONFIG=$(CLUSTER_KUBECONFIG) AUDIT_LOG=$(CLUSTER_DIR)/audit.log E2E_LOCAL_CLUSTER=1; \
+		export OPERATOR_IMAGE=$(PUSHED_IMAGE); \
 	fi; \
 	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) ARGOCD_CRDS=$$(e2e/argocd/crds.sh) \
 	$(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
+
+# The real node runs the image the install test deploys; without it there is nothing to push.
+.PHONY: e2e-image
+e2e-image:
+	if [ "$${CLUSTER_REAL_NODE:-1}" = 1 ]; then $(MAKE) -s image-push; fi
 
 .PHONY: manifests
 manifests: ## Regenerate crds/ from the Rust types
@@ -61,7 +95,7 @@ golden: ## Regenerate the golden renders of samples/ (review the diff)
 render: build ## Render the children of SAMPLE (default samples/flask-faas.yaml)
 	$(OPERATOR) render -f $(SAMPLE)
 
-##@ Local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes)
+##@ Local cluster (control plane, kwok nodes, a real node; CLUSTER_REAL_NODE=0 leaves it out)
 .PHONY: cluster-build
 cluster-build: ## Build the control-plane binaries from pinned Go modules (cached)
 	$(CLUSTER)/build.sh >/dev/null
@@ -124,7 +158,7 @@ undeploy: ## Remove everything config/default installed
 ##@ Benchmark
 BENCH_CLUSTER_DIR ?= $(CURDIR)/$(STATE)/bench-cluster
 # Own ports, so the bench cluster runs next to the default one (6443, 23790, ...).
-BENCH_CLUSTER_ENV = CLUSTER_DIR=$(BENCH_CLUSTER_DIR) \
+BENCH_CLUSTER_ENV = CLUSTER_DIR=$(BENCH_CLUSTER_DIR) CLUSTER_REAL_NODE=0 \
 	CLUSTER_APISERVER_PORT=$${BENCH_APISERVER_PORT:-16443} CLUSTER_ETCD_PORT=$${BENCH_ETCD_PORT:-33790} \
 	CLUSTER_ETCD_PEER_PORT=$${BENCH_ETCD_PEER_PORT:-33800} CLUSTER_KCM_PORT=$${BENCH_KCM_PORT:-20357} \
 	CLUSTER_SCHEDULER_PORT=$${BENCH_SCHEDULER_PORT:-20359} CLUSTER_KWOK_PORT=$${BENCH_KWOK_PORT:-20347} \
