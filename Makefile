@@ -46,6 +46,15 @@ image-binary: ## Build the static release binary the image holds
 image: image-binary ## Build the operator's OCI image into target/image/oci (no daemon; reproducible)
 	IMAGE_REF=$(IMAGE_NAME):$(IMAGE_TAG) operator/image.sh $(IMAGE_BINARY) $(IMAGE_DIR)
 
+# The Containerfile's build of the same binary, with Buildah (no daemon), for comparison.
+.PHONY: image-containerfile
+image-containerfile: image-binary ## Build operator/Containerfile with Buildah into target/image/containerfile
+	command -v buildah >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends buildah >/dev/null; }
+	buildah --storage-driver vfs build --quiet --isolation chroot -f operator/Containerfile \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) -t localhost/serverless-operator:containerfile . >/dev/null
+	rm -rf target/image/containerfile
+	buildah --storage-driver vfs push --quiet localhost/serverless-operator:containerfile oci:target/image/containerfile
+
 .PHONY: image-push
 image-push: image ## Push the image to $$REGISTRY (default: the local cluster's registry)
 	e2e/cluster/build.sh crane >/dev/null
@@ -73,14 +82,14 @@ e2e: build cluster-up $(if $(E2E_KUBECONFIG),,e2e-image) ## End-to-end suite aga
 	if [ -z "$${E2E_KUBECONFIG:-}" ]; then \
 		source $(CLUSTER_DIR)/env; \
 		export E2E_KUBECONFIG=$(CLUSTER_KUBECONFIG) AUDIT_LOG=$(CLUSTER_DIR)/audit.log E2E_LOCAL_CLUSTER=1; \
-		export OPERATOR_IMAGE=$(PUSHED_IMAGE); \
+		export OPERATOR_IMAGE=$(PUSHED_IMAGE) IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY); \
 	fi; \
 	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) ARGOCD_CRDS=$$(e2e/argocd/crds.sh) \
 	$(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
 
-# The real node runs the image the install test deploys; without it there is nothing to push.
+# The image tests compare both builds; the install test runs the pushed one on the real node.
 .PHONY: e2e-image
-e2e-image:
+e2e-image: image image-containerfile
 	if [ "$${CLUSTER_REAL_NODE:-1}" = 1 ]; then $(MAKE) -s image-push; fi
 
 .PHONY: manifests

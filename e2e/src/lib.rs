@@ -629,3 +629,83 @@ pub async fn deployments_on_image(
         })
         .count())
 }
+
+/// The real worker node of the local cluster (e2e/cluster/node.sh): its name, the registry it
+/// pulls from, and the operator image `make e2e` pushed there. None when the cluster has no
+/// real node (`CLUSTER_REAL_NODE=0`, or a cluster of `E2E_KUBECONFIG`).
+pub struct RealNode {
+    pub name: String,
+    /// host:port of the OCI registry on loopback.
+    pub registry: String,
+    /// The operator's image in that registry.
+    pub operator_image: String,
+}
+
+/// Label and taint of the real node: tests that need running containers select and tolerate
+/// it, the rest land on kwok nodes.
+pub const REAL_NODE_LABEL: (&str, &str) = ("type", "real");
+
+impl RealNode {
+    pub fn from_env() -> Option<RealNode> {
+        if std::env::var("CLUSTER_REAL_NODE").ok().as_deref() != Some("1") {
+            return None;
+        }
+        Some(RealNode {
+            name: std::env::var("NODE_NAME").ok()?,
+            registry: std::env::var("CLUSTER_REGISTRY").ok()?,
+            operator_image: std::env::var("OPERATOR_IMAGE").ok()?,
+        })
+    }
+
+    /// Placement (a ServerlessApp's `placement`, or a pod spec's fields) onto this node.
+    pub fn placement() -> serde_json::Value {
+        let (key, value) = REAL_NODE_LABEL;
+        json!({
+            "nodeSelector": {key: value},
+            "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
+        })
+    }
+
+    /// The sandbox image every pod starts from: a real, long-running, non-root process.
+    pub fn pause_image(&self) -> String {
+        format!("{}/pause:3.10", self.registry)
+    }
+
+    /// A kustomization installing `config/default` (at `config_default`, relative to the
+    /// kustomization's directory) as a user with their own registry would, with the operator
+    /// pinned to this node.
+    pub fn install_kustomization(&self, config_default: &str) -> String {
+        let (name, tag) = self
+            .operator_image
+            .rsplit_once(':')
+            .expect("OPERATOR_IMAGE has a tag");
+        let placement = Self::placement();
+        let patch = json!([
+            {"op": "add", "path": "/spec/template/spec/nodeSelector", "value": placement["nodeSelector"]},
+            {"op": "add", "path": "/spec/template/spec/tolerations", "value": placement["tolerations"]},
+        ]);
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {config_default}
+images:
+  - name: ghcr.io/serverless-operator/serverless-operator
+    newName: {name}
+    newTag: {tag}
+patches:
+  - target: {{kind: Deployment, name: serverless-operator}}
+    patch: '{patch}'
+"
+        )
+    }
+}
+
+/// GET a path of the API server with the admin kubeconfig (`kubectl get --raw`), as JSON.
+pub fn get_raw(path: &str) -> Result<serde_json::Value, String> {
+    let out = kubectl(&["get", "--raw", path]);
+    if !out.success {
+        return Err(out.stderr);
+    }
+    serde_json::from_str(&out.stdout).map_err(|e| e.to_string())
+}

@@ -1,7 +1,8 @@
 //! GitOps for real: Flux's source- and kustomize-controller (e2e/flux) reconcile a Git
-//! repository served on loopback that holds the operator install (config/default) and two apps;
-//! the operator runs as a local process. Commits change and remove apps; the cluster follows,
-//! and the apps never drift from what is committed.
+//! repository served on loopback that holds the operator install (config/default, with the
+//! image from the local registry) and two apps; the operator runs as pods on the real node,
+//! installed by Flux (as a local process when the cluster has no real node). Commits change and
+//! remove apps; the cluster follows, and the apps never drift from what is committed.
 //!
 //! One test in this binary: it runs cluster-wide Flux controllers for its duration.
 
@@ -142,7 +143,11 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
     let ns = TestNamespace::new("flux").await;
     install_crds(&ns.client, true).await;
     let mut flux = Flux::start();
-    let _operator = Operator::start(&ns, &[]).await;
+    let node = RealNode::from_env();
+    let _operator = match node {
+        Some(_) => None,
+        None => Some(Operator::start(&ns, &[]).await),
+    };
 
     // A bare repository on the loopback git server, with the install and two apps.
     let root = repo().join("target/e2e-git").join(&ns.name);
@@ -188,6 +193,13 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
     );
     work.write("apps/fixed-size.yaml", &sample("fixed-size.yaml"));
     work.write("apps/queue-worker.yaml", &sample("queue-worker.yaml"));
+    // The install as a user with their own registry commits it: config/default, image overridden.
+    if let Some(node) = &node {
+        work.write(
+            "install/kustomization.yaml",
+            &node.install_kustomization("../config/default"),
+        );
+    }
     work.commit("install the operator and two apps");
 
     // Flux's objects are the committed config/flux, pointed at this repository and namespace.
@@ -205,6 +217,9 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
                 object["spec"]["interval"] = json!("10s");
                 if object["metadata"]["name"] == "serverless-apps" {
                     object["spec"]["targetNamespace"] = json!(ns.name);
+                }
+                if object["metadata"]["name"] == "serverless-operator" && node.is_some() {
+                    object["spec"]["path"] = json!("./install");
                 }
             }
             _ => {}
