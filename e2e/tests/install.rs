@@ -86,6 +86,19 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
         node.install_kustomization("../../config/default"),
     )
     .expect("write kustomization");
+    // An install removed a moment ago (Flux's test prunes its own) may still be terminating.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    wait_for("an earlier install to be gone", TIMEOUT, || {
+        let namespaces = namespaces.clone();
+        async move {
+            match namespaces.get_opt(SYSTEM_NS).await {
+                Ok(None) => Ok(()),
+                Ok(Some(_)) => Err(format!("{SYSTEM_NS} still terminating")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await;
     let _installed = Installed;
     let started = Instant::now();
     let out = kubectl(&["apply", "--server-side", "-k", &dir.to_string_lossy()]);
@@ -152,7 +165,7 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
     // 4. An app in another namespace, enforcing "restricted", with its pods on the real node:
     //    real admission, real containers, Ready; and a sample on the kwok nodes beside it.
     let ns = TestNamespace::new("install").await;
-    Api::<Namespace>::all(client.clone())
+    namespaces
         .patch(
             &ns.name,
             &PatchParams::apply("e2e").force(),
