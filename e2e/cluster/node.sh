@@ -382,6 +382,11 @@ node_teardown() {
 	done
 	if [ -x "$(component_bin_dir kubernetes)/kube-proxy" ] && command -v iptables >/dev/null; then
 		"$(component_bin_dir kubernetes)/kube-proxy" --cleanup >/dev/null 2>&1 || true
+		# The kubelet's own canary chains, which kube-proxy leaves.
+		local table
+		for table in mangle nat filter; do
+			iptables -t "$table" -X KUBE-KUBELET-CANARY 2>/dev/null || true
+		done
 	fi
 	if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
 		ip link delete "$NODE_BRIDGE" 2>/dev/null || true
