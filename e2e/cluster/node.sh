@@ -272,24 +272,31 @@ node_healthy() {
 	esac
 }
 
-# Objects the node needs in the API: Service endpoints for the API server and DNS (both run
-# outside the pod network), and CoreDNS's read access.
-node_api_objects() {
+# node_endpoint_slice NAME NAMESPACE SERVICE PORTS: the node's address as the endpoint of a
+# Service whose server runs outside the pod network.
+node_endpoint_slice() {
 	cat <<EOF
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: kubernetes-node-relay
-  namespace: default
+  name: $1
+  namespace: $2
   labels:
-    kubernetes.io/service-name: kubernetes
+    kubernetes.io/service-name: $3
     endpointslice.kubernetes.io/managed-by: local-cluster.serverless-operator.dev
 addressType: IPv4
 endpoints:
 - addresses: [$NODE_IP]
   conditions: {ready: true}
-ports:
-- {name: https, port: $CLUSTER_APISERVER_PORT, protocol: TCP}
+ports: $4
+EOF
+}
+
+# Objects the node needs in the API: Service endpoints for the API server and DNS (both run
+# outside the pod network), and CoreDNS's read access.
+node_api_objects() {
+	cat <<EOF
+$(node_endpoint_slice kubernetes-node-relay default kubernetes "[{name: https, port: $CLUSTER_APISERVER_PORT, protocol: TCP}]")
 ---
 apiVersion: v1
 kind: Service
@@ -303,21 +310,7 @@ spec:
   - {name: dns, port: 53, protocol: UDP, targetPort: 53}
   - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
 ---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: kube-dns-node
-  namespace: kube-system
-  labels:
-    kubernetes.io/service-name: kube-dns
-    endpointslice.kubernetes.io/managed-by: local-cluster.serverless-operator.dev
-addressType: IPv4
-endpoints:
-- addresses: [$NODE_IP]
-  conditions: {ready: true}
-ports:
-- {name: dns, port: 53, protocol: UDP}
-- {name: dns-tcp, port: 53, protocol: TCP}
+$(node_endpoint_slice kube-dns-node kube-system kube-dns "[{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]")
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole

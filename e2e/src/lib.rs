@@ -607,6 +607,30 @@ pub fn audit_writes_since(log: &Path, offset: u64, username: &str) -> Vec<AuditE
         .collect()
 }
 
+/// Wait until Deployment `name` has `replicas` ready pods of its current template.
+pub async fn wait_deployment_ready(
+    api: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    name: &str,
+    replicas: i32,
+    timeout: Duration,
+) {
+    wait_for(
+        &format!("Deployment {name} with {replicas} ready replicas"),
+        timeout,
+        || async move {
+            let d = api.get(name).await.map_err(|e| e.to_string())?;
+            let status = d.status.unwrap_or_default();
+            if status.ready_replicas == Some(replicas) && status.updated_replicas == Some(replicas)
+            {
+                Ok(())
+            } else {
+                Err(format!("{status:?}"))
+            }
+        },
+    )
+    .await
+}
+
 /// How many Deployments behind `api` run `image` in their first container.
 pub async fn deployments_on_image(
     api: &Api<k8s_openapi::api::apps::v1::Deployment>,

@@ -110,22 +110,7 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
 
     // 2. Both replicas Ready through their probes, on the real node, from the pushed image.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), SYSTEM_NS);
-    wait_for("the operator Deployment available", TIMEOUT, || {
-        let deployments = deployments.clone();
-        async move {
-            let d = deployments
-                .get("serverless-operator")
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = d.status.unwrap_or_default();
-            if status.ready_replicas == Some(2) && status.updated_replicas == Some(2) {
-                Ok(())
-            } else {
-                Err(format!("{status:?}"))
-            }
-        }
-    })
-    .await;
+    wait_deployment_ready(&deployments, "serverless-operator", 2, TIMEOUT).await;
     eprintln!(
         "install: 2 operator pods Ready {:?} after kubectl apply -k",
         started.elapsed()
@@ -290,21 +275,7 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
     scaled["spec"]["master"]["replicas"] = json!({"min": 2, "max": 2});
     kubectl_apply(&ns.name, &scaled.to_string());
     let app_deployments = ns.api::<Deployment>();
-    wait_for("the new leader to scale the app", TIMEOUT, || {
-        let deployments = app_deployments.clone();
-        async move {
-            let d = deployments
-                .get("sandbox")
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = d.status.unwrap_or_default();
-            if status.ready_replicas == Some(2) {
-                Ok(())
-            } else {
-                Err(format!("{status:?}"))
-            }
-        }
-    })
-    .await;
+    // The new leader scales the app.
+    wait_deployment_ready(&app_deployments, "sandbox", 2, TIMEOUT).await;
     ns.wait_ready("sandbox", TIMEOUT).await;
 }
