@@ -151,6 +151,37 @@ fn the_image_is_reproducible_and_minimal() {
     );
 }
 
+/// `make image` names the image as config/default asks for it: same repository, same tag.
+#[test]
+fn config_default_asks_for_the_image_make_builds() {
+    if image_binary().is_none() {
+        eprintln!("IMAGE_BINARY is not set: run through `make e2e`, which builds the image");
+        return;
+    }
+    let index = read_json(&repo().join("target/image/oci/index.json"));
+    let built = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .expect("ref name")
+        .to_string();
+    let text = std::fs::read_to_string(repo().join("config/default/kustomization.yaml"))
+        .expect("config/default");
+    let kustomization: Value = serde_saphyr::from_str(&text).expect("yaml");
+    let image = &kustomization["images"][0];
+    let asked = format!(
+        "{}:{}",
+        image["name"].as_str().expect("name"),
+        image["newTag"].as_str().expect("newTag")
+    );
+    assert_eq!(built, asked);
+    assert_eq!(
+        asked,
+        format!(
+            "ghcr.io/serverless-operator/serverless-operator:v{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
 #[test]
 fn the_containerfile_builds_the_same_layout() {
     let Some(binary) = image_binary() else {
