@@ -161,7 +161,12 @@ deploy: ## Install the operator: CRD, namespace, RBAC, Deployment (config/defaul
 	kubectl apply --server-side -k config/default
 
 .PHONY: undeploy
-undeploy: ## Remove everything config/default installed
+undeploy: ## Remove the operator config/default installed; keep the CRD and every ServerlessApp
+	kubectl delete --ignore-not-found -k config/default -l 'app.kubernetes.io/component!=crd'
+
+.PHONY: undeploy-all
+undeploy-all: ## Also delete the CRD: every ServerlessApp and its children go (CONFIRM=yes)
+	@[ "$(CONFIRM)" = yes ] || { echo "This deletes every ServerlessApp in the cluster and all their children; run 'make undeploy-all CONFIRM=yes'" >&2; exit 1; }
 	kubectl delete --ignore-not-found -k config/default
 
 ##@ Benchmark

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, ResourceExt};
@@ -422,4 +423,39 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
     .await;
     eprintln!("flux: a removal was pruned in {:?}", removed.elapsed());
     ns.wait_ready("ledger", TIMEOUT).await;
+
+    // 5. Deleting the operator's Kustomization prunes the operator but never the CRD, so the
+    //    apps (and their children) stay.
+    let out = kubectl(&[
+        "delete",
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "serverless-operator",
+        "-n",
+        "flux-system",
+        "--timeout=120s",
+    ]);
+    assert!(out.success, "deleting the Kustomization: {}", out.stderr);
+    let operator_deployments: Api<Deployment> =
+        Api::namespaced(ns.client.clone(), "serverless-operator-system");
+    wait_for("Flux to prune the operator", TIMEOUT, || {
+        let deployments = operator_deployments.clone();
+        async move {
+            match deployments.get_opt("serverless-operator").await {
+                Ok(None) => Ok(()),
+                Ok(Some(_)) => Err("operator Deployment still there".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+    let crds: Api<CustomResourceDefinition> = Api::all(ns.client.clone());
+    assert!(
+        crds.get_opt("serverlessapps.serverless-operator.dev")
+            .await
+            .expect("get CRD")
+            .is_some(),
+        "Flux pruned the CRD, and with it every ServerlessApp"
+    );
+    assert!(apps.get_opt("ledger").await.expect("get app").is_some());
+    assert!(deployments.get_opt("ledger").await.expect("get").is_some());
 }
