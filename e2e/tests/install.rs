@@ -92,8 +92,10 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
         let namespaces = namespaces.clone();
         async move {
             match namespaces.get_opt(SYSTEM_NS).await {
-                Ok(None) => Ok(()),
-                Ok(Some(_)) => Err(format!("{SYSTEM_NS} still terminating")),
+                Ok(Some(ns)) if ns.metadata.deletion_timestamp.is_some() => {
+                    Err(format!("{SYSTEM_NS} still terminating"))
+                }
+                Ok(_) => Ok(()),
                 Err(e) => Err(e.to_string()),
             }
         }
@@ -146,6 +148,29 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
         }
     })
     .await;
+
+    // The shipped arguments elect one writer: only the holder reports itself leader on /metrics
+    // (read through the API server's pod proxy, as Prometheus' pod discovery would reach it).
+    let leaders: Vec<String> = names
+        .iter()
+        .filter(|pod| {
+            let out = kubectl(&[
+                "get",
+                "--raw",
+                &format!("/api/v1/namespaces/{SYSTEM_NS}/pods/{pod}:8080/proxy/metrics"),
+            ]);
+            assert!(out.success, "metrics of {pod}: {}", out.stderr);
+            out.stdout
+                .lines()
+                .any(|l| l.trim() == "serverless_operator_leader 1")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(
+        leaders,
+        vec![leader.clone()],
+        "one writer, the Lease holder"
+    );
 
     // 4. An app in another namespace, enforcing "restricted", with its pods on the real node:
     //    real admission, real containers, Ready; and a sample on the kwok nodes beside it.
