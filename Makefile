@@ -106,7 +106,7 @@ render: build ## Render the children of SAMPLE (default samples/flask-faas.yaml)
 
 ##@ Local cluster (control plane, kwok nodes, a real node; CLUSTER_REAL_NODE=0 leaves it out)
 .PHONY: cluster-build
-cluster-build: ## Build the control-plane binaries from pinned Go modules (cached)
+cluster-build: ## Build the local cluster's binaries (control plane, kwok, real node) from pinned Go modules (cached)
 	$(CLUSTER)/build.sh >/dev/null
 
 .PHONY: cluster-up

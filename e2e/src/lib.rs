@@ -4,7 +4,12 @@
 //!
 //! Environment: `E2E_KUBECONFIG` (admin kubeconfig of the cluster under test), `OPERATOR_BIN`
 //! (the operator binary), `KEDA_CRDS` (directory of KEDA's CRDs), optional `KUBECTL` and
-//! `AUDIT_LOG` (the API server's audit log, for write counting). `make e2e` sets them all.
+//! `AUDIT_LOG` (the API server's audit log, for write counting); for the real node
+//! `CLUSTER_REAL_NODE`, `NODE_NAME`, `CLUSTER_REGISTRY`, `OPERATOR_IMAGE` (the pushed image) and
+//! `IMAGE_BINARY` (the image's static binary). `make e2e` sets them all.
+//!
+//! Pods land on kwok nodes unless a test selects and tolerates the real node
+//! (`RealNode::placement()`), which it does only when it needs running containers.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
