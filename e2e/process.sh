@@ -8,6 +8,17 @@ die() {
 	exit 1
 }
 
+# apt_install WHY PACKAGE...: install Debian packages the scripts need (once; a no-op for the
+# caller when they are present), or die saying WHY they are needed.
+apt_install() {
+	local why="$1"
+	shift
+	log "installing $* ($why)"
+	command -v apt-get >/dev/null || die "$why needs the packages $*; install them"
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"; } >/dev/null ||
+		die "apt-get install $* failed"
+}
+
 # Alive and not a zombie (a zombie's parent may be slow to reap it).
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 

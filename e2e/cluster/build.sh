@@ -67,15 +67,6 @@ cc_version() {
 	if [ "$(component_cgo "$1")" = 1 ] || [ "$1" = pause ]; then gcc -dumpfullversion; fi
 }
 
-# runc's seccomp support needs libseccomp's headers; install them once (Debian).
-need_libseccomp() {
-	[ -f /usr/include/seccomp.h ] && return 0
-	log "installing libseccomp-dev (runc's seccomp support)"
-	command -v apt-get >/dev/null || die "runc needs libseccomp-dev (seccomp.h); install it"
-	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev; } >/dev/null ||
-		die "apt-get install libseccomp-dev failed"
-}
-
 build_component() {
 	local c="$1" dir v stamp need toolchain b moddir
 	moddir="$CLUSTER_SCRIPTS/$(component_dir "$c")"
@@ -96,7 +87,8 @@ build_component() {
 		return 0
 	fi
 
-	[ "$c" = runc ] && need_libseccomp
+	# runc's seccomp support needs libseccomp's headers.
+	[ "$c" != runc ] || [ -f /usr/include/seccomp.h ] || apt_install "runc's seccomp support" libseccomp-dev
 	log "$c $v: building $(component_binaries "$c") (go build -p $BUILD_JOBS) ..."
 	local t0=$SECONDS tmp="$dir.tmp.$$"
 	rm -rf "$tmp"

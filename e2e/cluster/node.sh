@@ -42,11 +42,7 @@ need_node_packages() {
 	local missing=()
 	command -v iptables >/dev/null || missing+=(iptables)
 	command -v socat >/dev/null || missing+=(socat)
-	[ "${#missing[@]}" -eq 0 ] && return 0
-	log "installing ${missing[*]} (the real node's packet filter and API server relay)"
-	command -v apt-get >/dev/null || die "the real node needs ${missing[*]}; install them or set CLUSTER_REAL_NODE=0"
-	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null ||
-		die "apt-get install ${missing[*]} failed"
+	[ "${#missing[@]}" -eq 0 ] || apt_install "the real node's packet filter and API server relay" "${missing[@]}"
 }
 
 # The node's address lives on its CNI bridge, made before anything binds to it; the bridge
@@ -252,24 +248,6 @@ start_coredns() {
 start_apiserver-relay() {
 	launch apiserver-relay "$(command -v socat)" \
 		"TCP-LISTEN:$CLUSTER_APISERVER_PORT,bind=$NODE_IP,fork,reuseaddr" "TCP:$CLUSTER_HOST:$CLUSTER_APISERVER_PORT"
-}
-
-node_health_url() {
-	case "$1" in
-	registry) echo "http://$(registry_addr)/v2/" ;;
-	kubelet) echo "http://$CLUSTER_HOST:$CLUSTER_KUBELET_HEALTHZ_PORT/healthz" ;;
-	kube-proxy) echo "http://$CLUSTER_HOST:$CLUSTER_KUBE_PROXY_PORT/livez" ;;
-	coredns) echo "http://$CLUSTER_HOST:$CLUSTER_COREDNS_READY_PORT/ready" ;;
-	esac
-}
-node_healthy() {
-	case "$1" in
-	containerd) "$(cluster_bin ctr)" --address "$(containerd_sock)" version >/dev/null 2>&1 ;;
-	apiserver-relay) curl -fsk --max-time 2 "https://$NODE_IP:$CLUSTER_APISERVER_PORT/readyz" 2>/dev/null | grep -q ok ;;
-	registry) curl -fs --max-time 2 "$(node_health_url "$1")" >/dev/null 2>&1 ;;
-	kube-proxy) curl -fs --max-time 2 "$(node_health_url "$1")" 2>/dev/null | grep -q '"healthy":true' ;;
-	*) curl -fs --max-time 2 "$(node_health_url "$1")" 2>/dev/null | grep -q 'ok\|OK' ;;
-	esac
 }
 
 # node_endpoint_slice NAME NAMESPACE SERVICE PORTS: the node's address as the endpoint of a

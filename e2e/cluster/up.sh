@@ -314,14 +314,20 @@ health_url() {
 	kube-controller-manager) echo "https://$CLUSTER_HOST:$CLUSTER_KCM_PORT/healthz" ;;
 	kube-scheduler) echo "https://$CLUSTER_HOST:$CLUSTER_SCHEDULER_PORT/healthz" ;;
 	kwok) echo "http://$CLUSTER_HOST:$CLUSTER_KWOK_PORT/healthz" ;;
+	registry) echo "http://$(registry_addr)/v2/" ;;
+	kubelet) echo "http://$CLUSTER_HOST:$CLUSTER_KUBELET_HEALTHZ_PORT/healthz" ;;
+	kube-proxy) echo "http://$CLUSTER_HOST:$CLUSTER_KUBE_PROXY_PORT/livez" ;;
+	coredns) echo "http://$CLUSTER_HOST:$CLUSTER_COREDNS_READY_PORT/ready" ;;
+	# Through the relay, to the API server: what pods reach behind the kubernetes Service.
+	apiserver-relay) echo "https://$NODE_IP:$CLUSTER_APISERVER_PORT/readyz" ;;
 	esac
 }
 healthy() {
-	if is_node_proc "$1"; then
-		node_healthy "$1"
-	else
-		curl -fsk --max-time 2 "$(health_url "$1")" 2>/dev/null | grep -q 'ok\|"health":"true"'
-	fi
+	case "$1" in
+	containerd) "$(cluster_bin ctr)" --address "$(containerd_sock)" version >/dev/null 2>&1 ;;
+	registry) curl -fs --max-time 2 "$(health_url "$1")" >/dev/null 2>&1 ;; # answers {}
+	*) curl -fsk --max-time 2 "$(health_url "$1")" 2>/dev/null | grep -qi 'ok\|"health":"true"\|"healthy":true' ;;
+	esac
 }
 wait_healthy() { wait_ready "$1" "$(log_file "$1")" healthy proc_pid; }
 
