@@ -117,7 +117,7 @@ async fn hello_function() {
 
 #[tokio::test]
 async fn flask_faas() {
-    let _ = sample_becomes_ready("flask-faas.yaml", "flask-faas").await;
+    let _ = sample_becomes_ready("flask-faas/flask-faas.yaml", "flask-faas").await;
 }
 
 #[tokio::test]
