@@ -11,7 +11,7 @@ STATE    := .cache
 export CLUSTER_DIR ?= $(CURDIR)/$(STATE)/cluster
 CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 KUBECTL   = $(shell readlink -f $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current/kubectl 2>/dev/null || command -v kubectl)
-SAMPLE   ?= samples/flask-faas.yaml
+SAMPLE   ?= samples/flask-faas/flask-faas.yaml
 CRD      := crds/serverlessapps.serverless-operator.dev.yaml
 CLUSTER_BIN = $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current
 
@@ -27,6 +27,9 @@ IMAGE_BINARY := target/$(IMAGE_TARGET)/release/serverless-operator
 LOCAL_REGISTRY = 127.0.0.1:$(or $(shell sed -n 's/^CLUSTER_REGISTRY_PORT=//p' $(CLUSTER_DIR)/ports.env 2>/dev/null),5000)
 REGISTRY   ?= $(LOCAL_REGISTRY)
 PUSHED_IMAGE = $(REGISTRY)/serverless-operator:$(IMAGE_TAG)
+# The Flask FaaS sample's image: the tag its manifest names; `make sample-image` pushes it.
+SAMPLE_TAG   := $(shell sed -n 's|^  image: .*/flask-faas:||p' samples/flask-faas/flask-faas.yaml)
+SAMPLE_IMAGE  = $(REGISTRY)/samples/flask-faas:$(SAMPLE_TAG)
 
 ##@ General
 .PHONY: help
@@ -60,8 +63,27 @@ image-push: image ## Push the image to $$REGISTRY (default: the local cluster's 
 	e2e/cluster/build.sh crane >/dev/null
 	$(CLUSTER_BIN)/crane push $(if $(filter 127.0.0.1:%,$(REGISTRY)),--insecure) $(IMAGE_DIR) $(PUSHED_IMAGE)
 
+.PHONY: sample-image
+sample-image: ## Build the Flask FaaS sample's image from Debian's packages (no daemon) and push it to $$REGISTRY
+	samples/debian-image.sh $(SAMPLE_IMAGE) "python3 python3-flask python3-redis gunicorn tini" samples/flask-faas -- \
+		--workdir /app --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1 --entrypoint /usr/bin/tini,-- \
+		--cmd gunicorn,--bind,0.0.0.0:8888,--workers,1,--threads,8,server:app \
+		--label org.opencontainers.image.title=flask-faas --label org.opencontainers.image.version=$(SAMPLE_TAG) \
+		--label org.opencontainers.image.source=https://github.com/serverless-operator/serverless-operator
+
+# The Redis the sample queues jobs in on the local cluster (e2e/samples/redis.yaml).
+.PHONY: sample-images
+sample-images: sample-image ## sample-image, and the local cluster's Redis for it, both to the local registry
+	samples/debian-image.sh $(LOCAL_REGISTRY)/samples/redis:7.0 "redis-server tini" -- --entrypoint /usr/bin/tini,--,redis-server
+
+.PHONY: sample-test
+sample-test: ## The Flask FaaS sample's own tests (pytest, with Debian's Flask and Redis)
+	command -v redis-server >/dev/null && /usr/bin/python3 -c 'import flask, redis, pytest' 2>/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-flask python3-redis python3-pytest redis-server >/dev/null; }
+	cd samples/flask-faas && /usr/bin/python3 -m pytest -q -p no:cacheprovider
+
 .PHONY: test
-test: lint unit e2e ## Everything CI runs: lint, unit tier, end-to-end suite on a local cluster
+test: lint unit sample-test e2e ## Everything CI runs: lint, unit tier, the sample's tests, end-to-end suite on a local cluster
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -101,7 +123,7 @@ golden: ## Regenerate the golden renders of samples/ (review the diff)
 	UPDATE_GOLDEN=1 $(CARGO) test --locked -p serverless-operator --test manifests
 
 .PHONY: render
-render: build ## Render the children of SAMPLE (default samples/flask-faas.yaml)
+render: build ## Render the children of SAMPLE (default samples/flask-faas/flask-faas.yaml)
 	$(OPERATOR) render -f $(SAMPLE)
 
 ##@ Local cluster (control plane, kwok nodes, a real node; CLUSTER_REAL_NODE=0 leaves it out)
