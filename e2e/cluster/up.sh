@@ -482,6 +482,8 @@ export AUDIT_LOG="$CLUSTER_DIR/audit.log"
 export CLUSTER_REAL_NODE="$CLUSTER_REAL_NODE"
 export CLUSTER_REGISTRY="$(registry_addr)"
 export NODE_NAME="$NODE_NAME"
+export NODE_IP="$NODE_IP"
+export CLUSTER_DNS_IP="$CLUSTER_DNS_IP"
 $(sed 's/^/export /' "$CLUSTER_DIR/ports.env")
 EOF
 

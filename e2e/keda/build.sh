@@ -7,8 +7,8 @@
 # Binaries land in $KEDA_BIN_ROOT/<dir>-<version>/ (default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/bin):
 #   operator     -> keda-<version>/keda-operator               (github.com/kedacore/keda/v2/cmd/operator)
-#   http-add-on  -> keda-http-add-on-<version>/keda-http-add-on-operator
-#                                                               (github.com/kedacore/http-add-on/operator)
+#   http-add-on  -> keda-http-add-on-<version>/keda-http-add-on-{operator,interceptor,scaler}
+#                                                               (github.com/kedacore/http-add-on/{operator,interceptor,scaler})
 # A component already built from the same go.mod/go.sum/flags/Go version is skipped (stamp
 # file). The path of each binary is printed on stdout, one per line.
 #
@@ -36,7 +36,7 @@ comp_module() {
 comp_package() {
 	case "$1" in
 	operator) echo github.com/kedacore/keda/v2/cmd/operator ;;
-	http-add-on) echo github.com/kedacore/http-add-on/operator ;;
+	http-add-on) echo github.com/kedacore/http-add-on/operator github.com/kedacore/http-add-on/interceptor github.com/kedacore/http-add-on/scaler ;;
 	esac
 }
 comp_dirname() {
@@ -45,10 +45,11 @@ comp_dirname() {
 	http-add-on) echo keda-http-add-on ;;
 	esac
 }
-comp_binary() {
+# The binaries of a component, in the order of its packages.
+comp_binaries() {
 	case "$1" in
 	operator) echo keda-operator ;;
-	http-add-on) echo keda-http-add-on-operator ;;
+	http-add-on) echo keda-http-add-on-operator keda-http-add-on-interceptor keda-http-add-on-scaler ;;
 	esac
 }
 comp_version() {
@@ -68,41 +69,50 @@ comp_ldflags() {
 }
 
 build_component() {
-	local c="$1" v dir bin stamp toolchain
+	local c="$1" v dir toolchain stamp b
+	local -a pkgs bins
 	v="$(comp_version "$c")"
 	[ -n "$v" ] || die "cannot read the $(comp_module "$c") version from $KEDA_SCRIPTS/$c/go.mod"
 	dir="$KEDA_BIN_ROOT/$(comp_dirname "$c")-$v"
-	bin="$(comp_binary "$c")"
+	read -r -a pkgs <<<"$(comp_package "$c")"
+	read -r -a bins <<<"$(comp_binaries "$c")"
 
 	toolchain="$(go_toolchain "$KEDA_SCRIPTS/$c")"
-	stamp="$(build_stamp "$KEDA_SCRIPTS/$c" "$toolchain" "pkg=$(comp_package "$c")" "ldflags=$(comp_ldflags "$c")")"
+	stamp="$(build_stamp "$KEDA_SCRIPTS/$c" "$toolchain" "pkg=${pkgs[*]}" "ldflags=$(comp_ldflags "$c")")"
 
-	if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && [ -x "$dir/$bin" ]; then
+	if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && all_executable "$dir" "${bins[@]}"; then
 		log "$c $v: up to date in $dir"
-		echo "$dir/$bin"
+		for b in "${bins[@]}"; do echo "$dir/$b"; done
 		return 0
 	fi
 
-	log "$c $v: building $bin (go build -p $BUILD_JOBS) ..."
-	local t0=$SECONDS tmp="$dir.tmp.$$"
+	log "$c $v: building ${bins[*]} (go build -p $BUILD_JOBS) ..."
+	local t0=$SECONDS tmp="$dir.tmp.$$" i
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
 	(
 		cd "$KEDA_SCRIPTS/$c"
 		[ -n "$toolchain" ] && export GOTOOLCHAIN="$toolchain"
 		export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
-		nice -n 10 go build -p "$BUILD_JOBS" -trimpath -ldflags "$(comp_ldflags "$c")" \
-			-o "$tmp/$bin" "$(comp_package "$c")"
+		for i in "${!pkgs[@]}"; do
+			nice -n 10 go build -p "$BUILD_JOBS" -trimpath -ldflags "$(comp_ldflags "$c")" \
+				-o "$tmp/${bins[$i]}" "${pkgs[$i]}" || exit 1
+		done
 	) || {
 		rm -rf "$tmp"
 		die "$c build failed"
 	}
-	[ -x "$tmp/$bin" ] || die "$c: $bin missing after build"
+	all_executable "$tmp" "${bins[@]}" || die "$c: a binary is missing after the build"
 	echo "$stamp" >"$tmp/.stamp"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
 	log "$c $v: built in $((SECONDS - t0))s -> $dir"
-	echo "$dir/$bin"
+	for b in "${bins[@]}"; do echo "$dir/$b"; done
+}
+all_executable() { # DIR BINARY...
+	local d="$1" b
+	shift
+	for b in "$@"; do [ -x "$d/$b" ] || return 1; done
 }
 
 components=("$@")

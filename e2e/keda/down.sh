@@ -13,8 +13,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STOP_TIMEOUT="${STOP_TIMEOUT:-10}"
 procs=()
 for a in "$@"; do
-	p="$(keda_canonical_proc "$a")" || die "unknown component '$a' (known: operator http-add-on)"
-	procs+=("$p")
+	# Everything a name may stand for: stopping what is not running is a no-op.
+	ps="$(CLUSTER_REAL_NODE=1 keda_procs_of "$a")" || die "unknown component '$a' (known: operator http-add-on)"
+	read -r -a more <<<"$ps"
+	procs+=("${more[@]}")
 done
 [ "${#procs[@]}" -gt 0 ] || read -r -a procs <<<"$KEDA_PROCS"
 

@@ -12,7 +12,8 @@ KEDA_HOST=127.0.0.1
 # Ports (all listeners bind 127.0.0.1). Defaults are not upstream's (8080, 8081, 9666), which
 # other local controllers also use. Explicit env > $KEDA_DIR/ports.env > default (moved past
 # busy ports on first start).
-KEDA_PORT_VARS="KEDA_METRICS_PORT KEDA_PROBE_PORT KEDA_GRPC_PORT KEDA_HTTP_ADDON_METRICS_PORT KEDA_HTTP_ADDON_PROBE_PORT"
+KEDA_PORT_VARS="KEDA_METRICS_PORT KEDA_PROBE_PORT KEDA_GRPC_PORT KEDA_HTTP_ADDON_METRICS_PORT KEDA_HTTP_ADDON_PROBE_PORT
+KEDA_HTTP_PROXY_PORT KEDA_HTTP_INTERCEPTOR_ADMIN_PORT KEDA_HTTP_INTERCEPTOR_METRICS_PORT KEDA_HTTP_SCALER_PORT"
 keda_default_port() {
 	case "$1" in
 	KEDA_METRICS_PORT) echo 18080 ;;            # operator: Prometheus metrics
@@ -20,6 +21,12 @@ keda_default_port() {
 	KEDA_GRPC_PORT) echo 19666 ;;               # operator: gRPC metrics service (mTLS)
 	KEDA_HTTP_ADDON_METRICS_PORT) echo 18090 ;; # http-add-on operator: metrics
 	KEDA_HTTP_ADDON_PROBE_PORT) echo 18091 ;;   # http-add-on operator: /healthz, /readyz
+	# The interceptor and the scaler bind every address (upstream hard-codes 0.0.0.0): the
+	# scaler reaches the interceptor, and KEDA the scaler, at the node's address.
+	KEDA_HTTP_PROXY_PORT) echo 18100 ;;               # interceptor: the proxy requests go through
+	KEDA_HTTP_INTERCEPTOR_ADMIN_PORT) echo 18101 ;;   # interceptor: pending-request counts
+	KEDA_HTTP_INTERCEPTOR_METRICS_PORT) echo 18102 ;; # interceptor: Prometheus metrics
+	KEDA_HTTP_SCALER_PORT) echo 18110 ;;              # external scaler: gRPC, for KEDA
 	esac
 }
 keda_load_ports() {
@@ -33,20 +40,30 @@ keda_load_ports() {
 	done
 }
 
-# Processes: name -> binary name (from build.sh), build component.
+# Processes: name = binary name (from build.sh); build component.
 # shellcheck disable=SC2034
-KEDA_PROCS="keda-operator keda-http-add-on-operator"
-keda_canonical_proc() {
+KEDA_PROCS="keda-operator keda-http-add-on-operator keda-http-add-on-interceptor keda-http-add-on-scaler"
+# The processes a component name stands for. The HTTP add-on is its operator, plus (with the
+# real node, whose cluster DNS and Service network they need) the interceptor requests go
+# through and the external scaler KEDA asks.
+keda_procs_of() {
 	case "$1" in
 	operator | keda | keda-operator) echo keda-operator ;;
-	http-add-on | keda-http-add-on-operator) echo keda-http-add-on-operator ;;
+	http-add-on)
+		if [ "${CLUSTER_REAL_NODE:-0}" = 1 ]; then
+			echo keda-http-add-on-operator keda-http-add-on-interceptor keda-http-add-on-scaler
+		else
+			echo keda-http-add-on-operator
+		fi
+		;;
+	keda-http-add-on-*) echo "$1" ;;
 	*) return 1 ;;
 	esac
 }
 keda_component() {
 	case "$1" in
 	keda-operator) echo operator ;;
-	keda-http-add-on-operator) echo http-add-on ;;
+	keda-http-add-on-*) echo http-add-on ;;
 	esac
 }
 keda_pid_file() { echo "$KEDA_DIR/$1.pid"; }

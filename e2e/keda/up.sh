@@ -16,13 +16,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
 # Extra flags, word-split: KEDA_OPERATOR_ARGS, KEDA_HTTP_ADDON_ARGS.
 
-procs=()
-for a in "$@"; do
-	p="$(keda_canonical_proc "$a")" || die "unknown component '$a' (known: operator http-add-on)"
-	procs+=("$p")
-done
-[ "${#procs[@]}" -gt 0 ] || procs=(keda-operator)
-
 # --- the cluster -----------------------------------------------------------------------------
 [ -f "$CLUSTER_DIR/env" ] || die "no $CLUSTER_DIR/env: start the cluster with e2e/cluster/up.sh"
 # shellcheck disable=SC1091
@@ -30,11 +23,21 @@ source "$CLUSTER_DIR/env"
 kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG" "$@"; }
 kc get --raw /readyz >/dev/null 2>&1 || die "the cluster at $APISERVER_URL is not ready: start it with e2e/cluster/up.sh"
 
+procs=()
+for a in "$@"; do
+	ps="$(keda_procs_of "$a")" || die "unknown component '$a' (known: operator http-add-on)"
+	read -r -a more <<<"$ps"
+	procs+=("${more[@]}")
+done
+[ "${#procs[@]}" -gt 0 ] || procs=(keda-operator)
+
+
 # --- binaries --------------------------------------------------------------------------------
-declare -A BIN
+declare -A BIN BUILT
 for p in "${procs[@]}"; do
 	c="$(keda_component "$p")"
-	BIN[$p]="$("$KEDA_SCRIPTS/build.sh" "$c")"
+	[ -n "${BUILT[$c]:-}" ] || BUILT[$c]="$("$KEDA_SCRIPTS/build.sh" "$c")"
+	BIN[$p]="$(grep "/$p\$" <<<"${BUILT[$c]}")"
 	[ -x "${BIN[$p]}" ] || die "$p binary missing: run $KEDA_SCRIPTS/build.sh $c"
 done
 
@@ -97,14 +100,80 @@ EOF
 	log "made gRPC TLS files in $CERT_DIR"
 fi
 
+# --- cluster DNS and Services for processes outside the pod network ---------------------------
+# With the real node, KEDA's processes resolve names as a ClusterFirst pod does: the add-on
+# writes its scaler's address as <service>.<namespace>, the interceptor forwards to
+# <service>.<namespace>:<port>, and triggers name servers such as redis.data.svc.cluster.local.
+# Each runs in a private mount namespace whose /etc/resolv.conf names CoreDNS; the host's
+# resolver is left alone. Kube-proxy's rules route the Service addresses these names resolve to.
+RESOLV_CONF=""
+if [ "${CLUSTER_REAL_NODE:-0}" = 1 ]; then
+	RESOLV_CONF="$KEDA_DIR/resolv.conf"
+	printf 'nameserver %s\nsearch svc.cluster.local cluster.local\noptions ndots:5\n' "$CLUSTER_DNS_IP" >"$RESOLV_CONF"
+fi
+
+# The add-on's Services as its Helm chart names them, served by processes on the node's address:
+# KEDA dials the scaler through its Service; the scaler finds the interceptors it polls in the
+# admin Service's Endpoints (the v1 API, which it reads).
+addon_api_objects() {
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: keda-add-ons-http-external-scaler, namespace: keda}
+spec:
+  ports: [{name: grpc, port: ${KEDAHTTP_OPERATOR_EXTERNAL_SCALER_PORT:-9090}, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: keda-add-ons-http-external-scaler-node
+  namespace: keda
+  labels:
+    kubernetes.io/service-name: keda-add-ons-http-external-scaler
+    endpointslice.kubernetes.io/managed-by: local-cluster.serverless-operator.dev
+addressType: IPv4
+endpoints: [{addresses: [$NODE_IP], conditions: {ready: true}}]
+ports: [{name: grpc, port: $KEDA_HTTP_SCALER_PORT, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: keda-add-ons-http-interceptor-admin, namespace: keda}
+spec:
+  ports: [{name: admin, port: $KEDA_HTTP_INTERCEPTOR_ADMIN_PORT, protocol: TCP}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: keda-add-ons-http-interceptor-admin, namespace: keda}
+subsets: [{addresses: [{ip: $NODE_IP}], ports: [{name: admin, port: $KEDA_HTTP_INTERCEPTOR_ADMIN_PORT, protocol: TCP}]}]
+EOF
+}
+if [[ " ${procs[*]} " == *" keda-http-add-on-scaler "* ]]; then
+	addon_api_objects | kc apply --server-side --force-conflicts --field-manager=serverless-e2e-keda -f - >/dev/null ||
+		die "cannot create the HTTP add-on's Services in namespace keda"
+fi
+
 # --- processes -------------------------------------------------------------------------------
 launch() { # name env-and-command...
 	local name="$1"
 	shift
 	echo "--- $(date -Is) $*" >>"$(keda_log_file "$name")"
 	# setsid: own session, so the process outlives this shell and is stopped only by down.sh.
-	setsid env "$@" >>"$(keda_log_file "$name")" 2>&1 </dev/null &
+	# unshare, sh and env exec in turn, so the pid is the binary's.
+	if [ -n "$RESOLV_CONF" ]; then
+		# shellcheck disable=SC2016 # expanded by the inner shell
+		setsid unshare --mount --propagation private \
+			sh -c 'mount --bind "$0" /etc/resolv.conf && exec env "$@"' "$RESOLV_CONF" "$@" \
+			>>"$(keda_log_file "$name")" 2>&1 </dev/null &
+	else
+		setsid env "$@" >>"$(keda_log_file "$name")" 2>&1 </dev/null &
+	fi
 	echo $! >"$(keda_pid_file "$name")"
+	# Until the exec chain reaches the binary, keda_proc_pid would take it for another process.
+	local i
+	for i in $(seq 50); do
+		keda_proc_pid "$name" >/dev/null && break
+		sleep 0.1
+	done
 }
 probe_port() {
 	case "$1" in
@@ -116,9 +185,19 @@ ports_of() {
 	case "$1" in
 	keda-operator) echo "$KEDA_METRICS_PORT $KEDA_PROBE_PORT $KEDA_GRPC_PORT" ;;
 	keda-http-add-on-operator) echo "$KEDA_HTTP_ADDON_METRICS_PORT $KEDA_HTTP_ADDON_PROBE_PORT" ;;
+	keda-http-add-on-interceptor) echo "$KEDA_HTTP_PROXY_PORT $KEDA_HTTP_INTERCEPTOR_ADMIN_PORT $KEDA_HTTP_INTERCEPTOR_METRICS_PORT" ;;
+	keda-http-add-on-scaler) echo "$KEDA_HTTP_SCALER_PORT" ;;
 	esac
 }
-healthy() { curl -fs --max-time 2 "http://$KEDA_HOST:$(probe_port "$1")/readyz" >/dev/null 2>&1; }
+healthy() {
+	case "$1" in
+	# The interceptor answers its admin API once its caches run; the scaler's health is gRPC, so
+	# an open port it is.
+	keda-http-add-on-interceptor) curl -fs --max-time 2 "http://$KEDA_HOST:$KEDA_HTTP_INTERCEPTOR_ADMIN_PORT/queue" >/dev/null 2>&1 ;;
+	keda-http-add-on-scaler) port_busy "$KEDA_HTTP_SCALER_PORT" ;;
+	*) curl -fs --max-time 2 "http://$KEDA_HOST:$(probe_port "$1")/readyz" >/dev/null 2>&1 ;;
+	esac
+}
 
 start_keda-operator() {
 	# shellcheck disable=SC2086
@@ -154,6 +233,36 @@ start_keda-http-add-on-operator() {
 		--health-probe-bind-address="$KEDA_HOST:$KEDA_HTTP_ADDON_PROBE_PORT" \
 		--zap-devel=false \
 		${KEDA_HTTP_ADDON_ARGS:-}
+}
+# The interceptor holds a request until the worker has a ready endpoint, for at most
+# KEDA_CONDITION_WAIT_TIMEOUT: upstream's default (1.5 s) is shorter than a pod's start (the
+# Helm chart's is 20 s).
+start_keda-http-add-on-interceptor() {
+	# shellcheck disable=SC2086
+	launch keda-http-add-on-interceptor \
+		KUBECONFIG="$KUBECONFIG" \
+		KEDA_HTTP_CURRENT_NAMESPACE=keda \
+		KEDA_HTTP_WATCH_NAMESPACE="" \
+		KEDA_HTTP_PROXY_PORT="$KEDA_HTTP_PROXY_PORT" \
+		KEDA_HTTP_ADMIN_PORT="$KEDA_HTTP_INTERCEPTOR_ADMIN_PORT" \
+		KEDA_HTTP_OTEL_PROM_EXPORTER_PORT="$KEDA_HTTP_INTERCEPTOR_METRICS_PORT" \
+		KEDA_CONDITION_WAIT_TIMEOUT="${KEDA_CONDITION_WAIT_TIMEOUT:-60s}" \
+		"${BIN[keda-http-add-on-interceptor]}" \
+		--zap-log-level="${KEDA_LOG_LEVEL:-info}" \
+		${KEDA_HTTP_INTERCEPTOR_ARGS:-}
+}
+start_keda-http-add-on-scaler() {
+	# shellcheck disable=SC2086
+	launch keda-http-add-on-scaler \
+		KUBECONFIG="$KUBECONFIG" \
+		KEDA_HTTP_SCALER_PORT="$KEDA_HTTP_SCALER_PORT" \
+		KEDA_HTTP_SCALER_TARGET_ADMIN_NAMESPACE=keda \
+		KEDA_HTTP_SCALER_TARGET_ADMIN_SERVICE=keda-add-ons-http-interceptor-admin \
+		KEDA_HTTP_SCALER_TARGET_ADMIN_DEPLOYMENT=keda-add-ons-http-interceptor \
+		KEDA_HTTP_SCALER_TARGET_ADMIN_PORT="$KEDA_HTTP_INTERCEPTOR_ADMIN_PORT" \
+		"${BIN[keda-http-add-on-scaler]}" \
+		--zap-log-level="${KEDA_LOG_LEVEL:-info}" \
+		${KEDA_HTTP_SCALER_ARGS:-}
 }
 
 T0=$SECONDS
