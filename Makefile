@@ -109,10 +109,11 @@ e2e: build cluster-up $(if $(E2E_KUBECONFIG),,e2e-image) ## End-to-end suite aga
 	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) ARGOCD_CRDS=$$(e2e/argocd/crds.sh) \
 	$(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
 
-# The image tests compare both builds; the install test runs the pushed one on the real node.
+# The image tests compare both builds; the install test runs the pushed one on the real node,
+# and the Flask FaaS test the samples' images.
 .PHONY: e2e-image
 e2e-image: image image-containerfile
-	if [ "$${CLUSTER_REAL_NODE:-1}" = 1 ]; then $(MAKE) -s image-push; fi
+	if [ "$${CLUSTER_REAL_NODE:-1}" = 1 ]; then $(MAKE) -s image-push sample-images; fi
 
 .PHONY: manifests
 manifests: ## Regenerate crds/ from the Rust types

@@ -398,17 +398,47 @@ pub fn free_port() -> u16 {
 
 /// Minimal HTTP/1.0 GET against 127.0.0.1:`port`: (status code, body).
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    http_request(
+        &format!("127.0.0.1:{port}"),
+        "GET",
+        "127.0.0.1",
+        path,
+        None,
+        Duration::from_secs(5),
+    )
+}
+
+/// Minimal HTTP/1.0 request to `addr` (host:port) with a Host header and an optional JSON body:
+/// (status code, body). Enough for the tests' own servers, the sample app and the interceptor.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    host: &str,
+    path: &str,
+    json: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     use std::io::{Read, Write};
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let body = json.map(|j| j.to_string()).unwrap_or_default();
+    let content = if json.is_some() {
+        "Content-Type: application/json\r\n"
+    } else {
+        ""
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{content}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{addr}: {e}"))?;
     let code = response
         .split_whitespace()
         .nth(1)
@@ -419,6 +449,42 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((code, body))
+}
+
+/// KEDA's processes on this machine (e2e/keda/up.sh) for the life of the value: `operator`,
+/// and `http-add-on` (its operator, and with the real node its interceptor and scaler).
+/// Stopped on drop.
+pub struct Keda;
+
+impl Keda {
+    pub fn start(components: &[&str]) -> Keda {
+        let status = Command::new(repo().join("e2e/keda/up.sh"))
+            .args(components)
+            .status()
+            .expect("e2e/keda/up.sh runs");
+        assert!(status.success(), "e2e/keda/up.sh {components:?} failed");
+        Keda
+    }
+
+    /// A setting from the env file up.sh writes (ports of the processes), such as
+    /// `KEDA_HTTP_PROXY_PORT`.
+    pub fn setting(&self, name: &str) -> String {
+        let dir = std::env::var("CLUSTER_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo().join(".cache/cluster"));
+        let env = std::fs::read_to_string(dir.join("keda/env")).expect("KEDA's env file");
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} is not in KEDA's env file"))
+            .trim_matches('"')
+            .to_string()
+    }
+}
+
+impl Drop for Keda {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("e2e/keda/down.sh")).status();
+    }
 }
 
 impl Drop for Operator {
@@ -693,6 +759,24 @@ impl RealNode {
             "nodeSelector": {key: value},
             "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
         })
+    }
+
+    /// `image` (in this node's registry) pinned to the digest the registry serves now, so a
+    /// rebuilt image under the same tag is pulled again.
+    pub fn pinned(&self, image: &str) -> String {
+        let crane = std::env::var("CLUSTER_BIN_DIR")
+            .map(|d| PathBuf::from(d).join("crane"))
+            .expect("CLUSTER_BIN_DIR (the cluster's env file) names where crane is");
+        let out = Command::new(crane)
+            .args(["digest", "--insecure", image])
+            .output()
+            .expect("crane runs");
+        assert!(
+            out.status.success(),
+            "no {image} in the registry ({}): `make sample-images` pushes the samples' images",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        format!("{image}@{}", String::from_utf8_lossy(&out.stdout).trim())
     }
 
     /// The sandbox image every pod starts from: a real, long-running, non-root process.

@@ -3,7 +3,6 @@
 //!
 //! One test in this binary: it runs KEDA cluster-wide for its duration, and stops it after.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -18,25 +17,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const POLLING: u64 = 5;
 const COOLDOWN: u64 = 10;
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// KEDA's operator for the duration of the test; stopped on drop.
-struct Keda;
-
-impl Keda {
-    fn start() -> Keda {
-        let status = Command::new(repo().join("e2e/keda/up.sh"))
-            .status()
-            .expect("e2e/keda/up.sh runs");
-        assert!(status.success(), "e2e/keda/up.sh failed");
-        Keda
-    }
-}
-
-impl Drop for Keda {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("e2e/keda/down.sh")).status();
-    }
-}
 
 /// Serves `{"value": N}` on 127.0.0.1, N from `value`.
 async fn metric_server(value: Arc<AtomicU32>) -> u16 {
@@ -73,7 +53,7 @@ async fn a_worker_scales_to_zero_and_back_with_real_keda() {
     }
     let ns = TestNamespace::new("zero").await;
     install_crds(&ns.client, true).await;
-    let _keda = Keda::start();
+    let _keda = Keda::start(&["operator"]);
     let value = Arc::new(AtomicU32::new(0));
     let port = metric_server(value.clone()).await;
     let _operator = Operator::start(&ns, &[]).await;
@@ -214,13 +194,8 @@ spec:
     );
 
     // The HTTP add-on's operator accepts the HTTPScaledObject of an http worker and reconciles it
-    // into a ScaledObject of its own. (Requests cannot flow: its interceptor and scaler are
-    // cluster services a local process cannot reach, so nothing scales on HTTP here.)
-    let status = Command::new(repo().join("e2e/keda/up.sh"))
-        .arg("http-add-on")
-        .status()
-        .expect("up.sh http-add-on");
-    assert!(status.success(), "e2e/keda/up.sh http-add-on failed");
+    // into a ScaledObject of its own. (Requests through its interceptor: flask_faas.rs.)
+    let _add_on = Keda::start(&["http-add-on"]);
     kubectl_apply(&ns.name, &sample("hello-function.yaml"));
     ns.wait_ready("hello", TIMEOUT).await;
     let scaled_objects: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
