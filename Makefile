@@ -137,7 +137,8 @@ cluster-up: ## Start the local cluster (idempotent)
 	$(CLUSTER)/up.sh
 
 .PHONY: cluster-down
-cluster-down: operator-stop ## Stop the local cluster (idempotent)
+cluster-down: operator-stop ## Stop the local cluster and KEDA's processes (idempotent)
+	e2e/keda/down.sh >/dev/null
 	$(CLUSTER)/down.sh
 
 .PHONY: kubeconfig
@@ -145,12 +146,12 @@ kubeconfig: ## Print the path of the local cluster's kubeconfig
 	@echo $(CLUSTER_KUBECONFIG)
 
 .PHONY: run
-run: build cluster-up ## Local cluster + CRDs + operator + SAMPLE, then `kubectl get serverlessapps`
+run: build cluster-up ## Local cluster + CRDs + operator + the Flask FaaS sample on the real node, answering
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) apply --server-side -f $(CRD) -f $$(e2e/keda/crds.sh) >/dev/null
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) wait --for condition=established --timeout=60s -f $(CRD) >/dev/null
 	$(MAKE) -s operator-start
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) apply --server-side -f $(SAMPLE)
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) wait --for condition=Ready --timeout=120s -f $(SAMPLE)
+	e2e/samples/up.sh
+	@echo
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) get serverlessapps -A
 	@echo
 	@echo "Operator log: $(STATE)/operator.log    kubectl: export KUBECONFIG=$(CLUSTER_KUBECONFIG)"

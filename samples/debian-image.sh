@@ -83,5 +83,7 @@ rm -rf "$root"
 
 insecure=()
 [[ "$ref" == 127.0.0.1:* || "$ref" == localhost:* ]] && insecure=(--insecure)
-"$CRANE" append "${insecure[@]}" --oci-empty-base -f "$out/rootfs.tar" -t "$ref" >/dev/null
-"$CRANE" mutate "${insecure[@]}" "$ref" --user 65532:65532 "$@" -t "$ref"
+# crane logs every blob; keep that for a failure.
+crane() { "$CRANE" "$@" 2>"$out/crane.log" || { cat "$out/crane.log" >&2 && return 1; }; }
+crane append "${insecure[@]}" --oci-empty-base -f "$out/rootfs.tar" -t "$ref" >/dev/null
+crane mutate "${insecure[@]}" "$ref" --user 65532:65532 "$@" -t "$ref"
