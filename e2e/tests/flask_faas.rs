@@ -95,6 +95,47 @@ async fn replicas(ns: &TestNamespace, deployment: &str) -> i32 {
         .unwrap_or(1)
 }
 
+/// The pods of a component, by name, with their creation time (seconds since the epoch).
+async fn pods_of(ns: &TestNamespace, component: &str) -> Vec<(String, i64)> {
+    ns.api::<Pod>()
+        .list(
+            &ListParams::default()
+                .labels(&format!("serverless-operator.dev/component={component}")),
+        )
+        .await
+        .expect("pods")
+        .into_iter()
+        .map(|p| {
+            let created = p
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(0, |t| t.0.as_second());
+            (p.name_any(), created)
+        })
+        .collect()
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// A worker at zero: no replicas wanted and no pod left, not even one shutting down from the
+/// Deployment's first moments (it starts with one pod until KEDA takes it to zero).
+async fn wait_at_zero(ns: &TestNamespace, worker: &str) {
+    wait_replicas(ns, &format!("flask-faas-{worker}"), 0, TIMEOUT).await;
+    wait_for(&format!("no {worker} pod"), TIMEOUT, || async {
+        match pods_of(ns, worker).await {
+            pods if pods.is_empty() => Ok(()),
+            pods => Err(format!("{pods:?}")),
+        }
+    })
+    .await;
+}
+
 async fn wait_replicas(ns: &TestNamespace, deployment: &str, want: i32, timeout: Duration) {
     wait_for(&format!("{deployment} at {want}"), timeout, || async {
         match replicas(ns, deployment).await {
@@ -181,7 +222,8 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
 
     // A job queued in Redis: KEDA's redis scaler sees the list and scales `jobs` from zero; the
     // worker writes the result back; `jobs` returns to zero after its cooldown.
-    wait_replicas(&ns, "flask-faas-jobs", 0, TIMEOUT).await;
+    wait_at_zero(&ns, "jobs").await;
+    let queued_at_seconds = now_seconds();
     let (code, queued) = call(
         &master,
         "POST",
@@ -210,10 +252,13 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
         "{done}"
     );
     assert_eq!(done["worker"]["pool"], "jobs", "{done}");
+    // Done by a pod started for it.
     let worker_pod = done["worker"]["pod"].as_str().unwrap_or_default();
+    let pods = pods_of(&ns, "jobs").await;
     assert!(
-        worker_pod.starts_with("flask-faas-jobs-"),
-        "done by {worker_pod}"
+        pods.iter()
+            .any(|(name, created)| name == worker_pod && *created >= queued_at_seconds),
+        "done by {worker_pod}, not a pod started after the job was queued: {pods:?}"
     );
     let idle = Instant::now();
     wait_replicas(&ns, "flask-faas-jobs", 0, TIMEOUT).await;
@@ -221,7 +266,7 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
 
     // A request through the interceptor while `specialize` is at zero is held until a worker
     // is up, then answered by it.
-    wait_replicas(&ns, "flask-faas-specialize", 0, TIMEOUT).await;
+    wait_at_zero(&ns, "specialize").await;
     let scaled_objects: kube::Api<DynamicObject> = kube::Api::namespaced_with(
         ns.client.clone(),
         &ns.name,
@@ -255,6 +300,7 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
     let proxy = format!("127.0.0.1:{}", keda.setting("KEDA_HTTP_PROXY_PORT"));
     // Until the interceptor's routing table has the host it answers 404 at once; a held request
     // is one it routed.
+    let sent_at = now_seconds();
     let (cold_start, code, answer) = wait_for(
         "the interceptor to route faas.example.com/specialize",
         Duration::from_secs(30),
@@ -281,7 +327,14 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["pool"], "specialize", "{answer}");
     assert_eq!(answer["rules"], json!(["/hello/<name>"]), "{answer}");
-    assert!(replicas(&ns, "flask-faas-specialize").await >= 1);
+    // Answered by a pod started for it.
+    let pods = pods_of(&ns, "specialize").await;
+    let answered_by = answer["pod"].as_str().unwrap_or_default();
+    assert!(
+        pods.iter()
+            .any(|(name, created)| name == answered_by && *created >= sent_at),
+        "answered by {answered_by}, not a pod started after the request: {pods:?}"
+    );
     let idle = Instant::now();
     wait_replicas(&ns, "flask-faas-specialize", 0, TIMEOUT).await;
     let http_to_zero = idle.elapsed();
