@@ -11,13 +11,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STOP_TIMEOUT="${STOP_TIMEOUT:-10}"
-procs=()
-for a in "$@"; do
-	# Everything a name may stand for: stopping what is not running is a no-op.
-	ps="$(CLUSTER_REAL_NODE=1 keda_procs_of "$a")" || die "unknown component '$a' (known: operator http-add-on)"
-	read -r -a more <<<"$ps"
-	procs+=("${more[@]}")
-done
+# Everything a name may stand for: stopping what is not running is a no-op.
+CLUSTER_REAL_NODE=1 keda_procs_from_args "$@"
 [ "${#procs[@]}" -gt 0 ] || read -r -a procs <<<"$KEDA_PROCS"
 
 for p in "${procs[@]}"; do

@@ -60,6 +60,17 @@ keda_procs_of() {
 	*) return 1 ;;
 	esac
 }
+# keda_procs_from_args NAME...: set `procs` to the processes the component names stand for;
+# dies on an unknown name.
+keda_procs_from_args() {
+	local a ps more
+	procs=()
+	for a in "$@"; do
+		ps="$(keda_procs_of "$a")" || die "unknown component '$a' (known: operator http-add-on)"
+		read -r -a more <<<"$ps"
+		procs+=("${more[@]}")
+	done
+}
 keda_component() {
 	case "$1" in
 	keda-operator) echo operator ;;

@@ -23,12 +23,7 @@ source "$CLUSTER_DIR/env"
 kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG" "$@"; }
 kc get --raw /readyz >/dev/null 2>&1 || die "the cluster at $APISERVER_URL is not ready: start it with e2e/cluster/up.sh"
 
-procs=()
-for a in "$@"; do
-	ps="$(keda_procs_of "$a")" || die "unknown component '$a' (known: operator http-add-on)"
-	read -r -a more <<<"$ps"
-	procs+=("${more[@]}")
-done
+keda_procs_from_args "$@"
 [ "${#procs[@]}" -gt 0 ] || procs=(keda-operator)
 
 

@@ -451,6 +451,31 @@ pub fn http_request(
     Ok((code, body))
 }
 
+/// Wait until the object `name` (any kind: Flux, KEDA, ...) has a `Ready` condition that is
+/// True; panics after `timeout` with its last conditions.
+pub async fn wait_condition_ready(
+    api: &Api<kube::api::DynamicObject>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+) {
+    wait_for(what, timeout, || async {
+        let object = api.get(name).await.map_err(|e| e.to_string())?;
+        let conditions = &object.data["status"]["conditions"];
+        let ready = conditions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            Ok(())
+        } else {
+            Err(conditions.to_string())
+        }
+    })
+    .await;
+}
+
 /// KEDA's processes on this machine (e2e/keda/up.sh) for the life of the value: `operator`,
 /// and `http-add-on` (its operator, and with the real node its interceptor and scaler).
 /// Stopped on drop.

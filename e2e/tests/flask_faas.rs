@@ -276,25 +276,11 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
             "ScaledObject",
         )),
     );
-    wait_for(
+    wait_condition_ready(
+        &scaled_objects,
+        "flask-faas-specialize",
         "KEDA to reach the add-on's scaler for specialize",
         TIMEOUT,
-        || async {
-            let so = scaled_objects
-                .get("flask-faas-specialize")
-                .await
-                .map_err(|e| e.to_string())?;
-            let ready = so.data["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            if ready {
-                Ok(())
-            } else {
-                Err(format!("{}", so.data["status"]["conditions"]))
-            }
-        },
     )
     .await;
     let proxy = format!("127.0.0.1:{}", keda.setting("KEDA_HTTP_PROXY_PORT"));

@@ -258,25 +258,12 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
             "Kustomization",
         )),
     );
-    wait_for("Flux to report the apps healthy", TIMEOUT, || {
-        let kustomizations = kustomizations.clone();
-        async move {
-            let k = kustomizations
-                .get("serverless-apps")
-                .await
-                .map_err(|e| e.to_string())?;
-            let ready = k.data["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            if ready {
-                Ok(())
-            } else {
-                Err(k.data["status"].to_string())
-            }
-        }
-    })
+    wait_condition_ready(
+        &kustomizations,
+        "serverless-apps",
+        "Flux to report the apps healthy",
+        TIMEOUT,
+    )
     .await;
     let out = kubectl(&["get", "serverlessapps", "-n", &ns.name]);
     eprintln!(
