@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// The API group this project owns. Everything else derives from it.
 pub const GROUP: &str = "serverless-operator.dev";
@@ -52,15 +53,17 @@ pub const KIND: &str = "ServerlessApp";
 #[x_kube(
     validation = Rule::new("has(self.image) || (has(self.master.image) && (!has(self.workers) || self.workers.all(w, has(w.image))))").message("spec.image is required unless spec.master.image and every spec.workers[].image are set"),
     validation = Rule::new("!has(self.workers) || self.workers.all(w, self.workers.exists_one(x, x.name == w.name))").message("spec.workers[].name must be unique"),
+    validation = Rule::new("!has(self.workers) || self.workers.all(w, w.name != 'master')").message("spec.workers[].name must not be 'master': that names the master's pods, which a worker's Service would then select"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ServerlessAppSpec {
     /// Container image every component runs unless it sets its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^[^\s]+$"))]
     pub image: Option<String>,
     /// Environment variables for every component; a component's own `env` wins by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), transform = env_rules)]
     pub env: Vec<EnvVar>,
     /// Sources of environment variables for every component.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -70,9 +73,14 @@ pub struct ServerlessAppSpec {
     pub image_pull_secrets: Vec<LocalObjectReference>,
     /// ServiceAccount every component runs as unless it sets its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub service_account_name: Option<String>,
     /// Labels added to every pod (the operator's own labels win on conflict).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = label_values)]
     pub pod_labels: BTreeMap<String, String>,
     /// Annotations added to every pod.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -94,6 +102,144 @@ pub struct ServerlessAppSpec {
     pub workers: Vec<WorkerSpec>,
 }
 
+/// What the API server checks on a Pod's `env`, checked here at the app's own field: a name
+/// the kubelet accepts (bounded, so CEL's cost stays low) and one source per variable.
+fn env_rules(schema: &mut schemars::Schema) {
+    let Some(item) = schema.get_mut("items").and_then(|i| i.as_object_mut()) else {
+        return;
+    };
+    if let Some(name) = item
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("name"))
+        .and_then(|n| n.as_object_mut())
+    {
+        name.insert("maxLength".into(), 256.into());
+        name.insert("pattern".into(), "^[-._a-zA-Z][-._a-zA-Z0-9]*$".into());
+    }
+    item.insert(
+        "x-kubernetes-validations".into(),
+        serde_json::json!([{
+            "rule": "!(has(self.value) && has(self.valueFrom))",
+            "message": "env[].value and env[].valueFrom are exclusive: set one"
+        }]),
+    );
+}
+
+/// A resource quantity as the API server parses it (`250m`, `1Gi`, `1e3`): a malformed one
+/// otherwise passes admission and makes the API server fail the Deployment with an error 500.
+const QUANTITY: &str =
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$";
+
+fn quantity_rules(schema: &mut schemars::Schema) {
+    for field in ["requests", "limits"] {
+        let Some(map) = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(field))
+            .and_then(|m| m.as_object_mut())
+        else {
+            continue;
+        };
+        map.insert("maxProperties".into(), 16.into());
+        if let Some(value) = map
+            .get_mut("additionalProperties")
+            .and_then(|v| v.as_object_mut())
+        {
+            value.insert("pattern".into(), QUANTITY.into());
+        }
+    }
+}
+
+/// A probe has exactly one handler, as the API server requires of a Pod's.
+fn probe_rules(schema: &mut schemars::Schema) {
+    schema.insert(
+        "x-kubernetes-validations".into(),
+        serde_json::json!([{
+            "rule": "(has(self.exec) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + (has(self.tcpSocket) ? 1 : 0) + (has(self.grpc) ? 1 : 0) == 1",
+            "message": "probe.exec, httpGet, tcpSocket or grpc: a probe needs exactly one handler"
+        }]),
+    );
+}
+
+/// Sets `keyword` on the subschema at `path` (property names; `items` and
+/// `additionalProperties` step into a list's or a map's values). The Kubernetes types embedded
+/// here carry no such limits in their OpenAPI; the API server checks them only on the child.
+fn constrain(schema: &mut schemars::Schema, path: &[&str], keyword: &str, value: Value) {
+    let pointer: String = path
+        .iter()
+        .map(|step| match *step {
+            "items" | "additionalProperties" => format!("/{step}"),
+            name => format!("/properties/{name}"),
+        })
+        .collect();
+    let node = if pointer.is_empty() {
+        schema.as_object_mut()
+    } else {
+        schema.pointer_mut(&pointer).and_then(Value::as_object_mut)
+    };
+    if let Some(node) = node {
+        node.insert(keyword.into(), value);
+    }
+}
+
+fn label_values(schema: &mut schemars::Schema) {
+    constrain(schema, &[], "maxProperties", json!(64));
+    let value = &["additionalProperties"];
+    constrain(schema, value, "maxLength", json!(63));
+    constrain(
+        schema,
+        value,
+        "pattern",
+        json!("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"),
+    );
+}
+
+fn toleration_rules(schema: &mut schemars::Schema) {
+    constrain(
+        schema,
+        &["items", "operator"],
+        "enum",
+        json!(["Exists", "Equal"]),
+    );
+    constrain(
+        schema,
+        &["items", "effect"],
+        "enum",
+        json!(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+    );
+}
+
+fn spread_rules(schema: &mut schemars::Schema) {
+    constrain(schema, &["items", "maxSkew"], "minimum", json!(1));
+    constrain(
+        schema,
+        &["items", "whenUnsatisfiable"],
+        "enum",
+        json!(["DoNotSchedule", "ScheduleAnyway"]),
+    );
+}
+
+fn scaling_rules(schema: &mut schemars::Schema) {
+    constrain(schema, &["policies"], "maxItems", json!(16));
+    let policy = |field| ["policies", "items", field];
+    constrain(schema, &policy("type"), "enum", json!(["Pods", "Percent"]));
+    constrain(schema, &policy("value"), "minimum", json!(1));
+    constrain(schema, &policy("periodSeconds"), "minimum", json!(1));
+    constrain(schema, &policy("periodSeconds"), "maximum", json!(1800));
+    constrain(schema, &["stabilizationWindowSeconds"], "minimum", json!(0));
+    constrain(
+        schema,
+        &["stabilizationWindowSeconds"],
+        "maximum",
+        json!(3600),
+    );
+    constrain(
+        schema,
+        &["selectPolicy"],
+        "enum",
+        json!(["Max", "Min", "Disabled"]),
+    );
+}
+
 /// Settings every component has, master and worker alike.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
@@ -107,7 +253,7 @@ pub struct ServerlessAppSpec {
 pub struct ComponentSpec {
     /// Image override for this component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^[^\s]+$"))]
     pub image: Option<String>,
     /// Entrypoint override.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -117,15 +263,21 @@ pub struct ComponentSpec {
     pub args: Vec<String>,
     /// Environment variables; they override the app's by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), transform = env_rules)]
     pub env: Vec<EnvVar>,
     /// Extra sources of environment variables, after the app's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
     /// ServiceAccount override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub service_account_name: Option<String>,
     /// Extra pod labels for this component.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = label_values)]
     pub pod_labels: BTreeMap<String, String>,
     /// Extra pod annotations for this component.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -137,15 +289,19 @@ pub struct ComponentSpec {
     pub ports: Vec<PortSpec>,
     /// CPU and memory requests and limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = quantity_rules)]
     pub resources: Option<ResourceRequirements>,
     /// Readiness probe of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = probe_rules)]
     pub readiness_probe: Option<Probe>,
     /// Liveness probe of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = probe_rules)]
     pub liveness_probe: Option<Probe>,
     /// Startup probe of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = probe_rules)]
     pub startup_probe: Option<Probe>,
     /// Replica bounds. With min == max the component has a fixed size.
     pub replicas: Replicas,
@@ -154,6 +310,7 @@ pub struct ComponentSpec {
     pub autoscaling: Option<Autoscaling>,
     /// How fast the autoscaler may remove replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = scaling_rules)]
     pub scale_down: Option<HPAScalingRules>,
     /// Where the pods run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +325,7 @@ pub struct ComponentSpec {
 #[x_kube(
     validation = Rule::new("self.replicas.min >= 1").message("master.replicas.min must be at least 1: the master is always on"),
     validation = Rule::new("has(self.ports) && size(self.ports) >= 1").message("master.ports must list at least one port: the master is the app's entry point"),
+    validation = Rule::new("self.replicas.min >= self.replicas.max || has(self.autoscaling) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("master.resources.requests.cpu is required when replicas.max is above replicas.min without autoscaling: the default autoscaler targets CPU utilization, a percentage of the request"),
     validation = Rule::new("!has(self.expose) || !has(self.expose.ingress) || !has(self.expose.ingress.port) || self.ports.exists(p, p.name == self.expose.ingress.port)").message("master.expose.ingress.port must name one of master.ports"),
 )]
 #[serde(rename_all = "camelCase")]
@@ -192,6 +350,8 @@ pub struct MasterSpec {
     validation = Rule::new("!has(self.fallback) || self.fallback.replicas <= self.replicas.max").message("workers[].fallback.replicas must not exceed replicas.max"),
     validation = Rule::new("!has(self.idleReplicas) || ((has(self.triggers) && size(self.triggers) > 0) && self.idleReplicas < self.replicas.min)").message("workers[].idleReplicas needs triggers and must be below replicas.min"),
     validation = Rule::new("!has(self.pollingIntervalSeconds) || !has(self.http)").message("workers[].pollingIntervalSeconds applies to triggers only; the HTTP add-on does not poll"),
+    validation = Rule::new("self.replicas.min > 0 || !has(self.triggers) || self.triggers.exists(t, t.type != 'cpu' && t.type != 'memory')").message("workers[].replicas.min is 0 but every trigger is cpu or memory: KEDA cannot scale from zero on resource metrics, add an event trigger or set replicas.min to 1"),
+    validation = Rule::new("self.replicas.min == 0 || self.replicas.min >= self.replicas.max || has(self.autoscaling) || has(self.http) || (has(self.triggers) && size(self.triggers) > 0) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("workers[].resources.requests.cpu is required when replicas.max is above replicas.min without triggers or autoscaling: the default autoscaler targets CPU utilization, a percentage of the request"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerSpec {
@@ -250,7 +410,7 @@ pub struct PortSpec {
     /// IANA service name of the port, e.g. `http` or `grpc`.
     #[schemars(
         length(min = 1, max = 15),
-        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
     )]
     pub name: String,
     /// Port number the container listens on, also used by the Service.
@@ -297,8 +457,10 @@ pub struct Placement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), transform = toleration_rules)]
     pub tolerations: Vec<Toleration>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), transform = spread_rules)]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
 }
 
@@ -340,16 +502,25 @@ pub struct IngressSpec {
     pub host: String,
     /// Path prefix (default `/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^/"))]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/[^\s]*$"))]
     pub path: Option<String>,
     /// Name of the master port to route to (default: the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15))]
     pub port: Option<String>,
     /// IngressClass to use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub class_name: Option<String>,
     /// Secret holding the TLS certificate for `host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub tls_secret_name: Option<String>,
     /// Annotations for the Ingress.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -361,7 +532,7 @@ pub struct IngressSpec {
 #[serde(rename_all = "camelCase")]
 pub struct Trigger {
     /// KEDA scaler type, e.g. `rabbitmq`, `kafka`, `cron`, `prometheus`, `metrics-api`.
-    #[schemars(length(min = 1, max = 63))]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z][a-z0-9-]*$"))]
     #[serde(rename = "type")]
     pub type_: String,
     /// Optional trigger name (KEDA uses it in metric names).
@@ -392,7 +563,10 @@ pub enum MetricType {
 /// Reference to a KEDA (Cluster)TriggerAuthentication.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct AuthenticationRef {
-    #[schemars(length(min = 1))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
     /// `TriggerAuthentication` (default) or `ClusterTriggerAuthentication`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -414,16 +588,28 @@ pub enum AuthenticationKind {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HttpTrigger {
-    /// Host names routed to the worker.
+    /// Host names routed to the worker (lowercase DNS names, optionally `*.` wildcards).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(
+        length(max = 32),
+        inner(
+            length(min = 1, max = 253),
+            regex(
+                pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+            )
+        )
+    )]
     pub hosts: Vec<String>,
-    /// Path prefixes routed to the worker.
+    /// Path prefixes routed to the worker, each starting with `/`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 1024), regex(pattern = r"^/[^\s]*$"))
+    )]
     pub path_prefixes: Vec<String>,
     /// Name of the worker port to route to (default: the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15))]
     pub port: Option<String>,
     /// Target in-flight requests per replica (default 100 when no requestRate is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -223,6 +223,54 @@ pub const CEL_CASES: &[Case] = &[
         |a| a["spec"]["workers"][1]["http"]["requestRate"] = json!({"targetValue": 5}),
         "http.targetConcurrency and http.requestRate are exclusive",
     ),
+    (
+        "worker named master",
+        |a| a["spec"]["workers"][0]["name"] = json!("master"),
+        "spec.workers[].name must not be 'master'",
+    ),
+    (
+        "master autoscaled by default without a cpu request",
+        |a| {
+            let master = &mut a["spec"]["master"];
+            master.as_object_mut().unwrap().remove("autoscaling");
+            master["resources"] = json!({"requests": {"memory": "64Mi"}});
+        },
+        "master.resources.requests.cpu is required when replicas.max is above replicas.min",
+    ),
+    (
+        "worker autoscaled by default without a cpu request",
+        |a| a["spec"]["workers"][2] = json!({"name": "steady", "replicas": {"min": 1, "max": 3}}),
+        "workers[].resources.requests.cpu is required when replicas.max is above replicas.min",
+    ),
+    (
+        "scale to zero on cpu only",
+        |a| {
+            a["spec"]["workers"][0]["triggers"] =
+                json!([{"type": "cpu", "metricType": "Utilization", "metadata": {"value": "60"}}])
+        },
+        "workers[].replicas.min is 0 but every trigger is cpu or memory",
+    ),
+    (
+        "env value and valueFrom",
+        |a| {
+            a["spec"]["env"] = json!([{"name": "MODE", "value": "a",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}])
+        },
+        "env[].value and env[].valueFrom are exclusive",
+    ),
+    (
+        "probe with two handlers",
+        |a| {
+            a["spec"]["master"]["readinessProbe"] =
+                json!({"httpGet": {"path": "/", "port": 8080}, "tcpSocket": {"port": 8080}})
+        },
+        "a probe needs exactly one handler",
+    ),
+    (
+        "probe with no handler",
+        |a| a["spec"]["workers"][1]["livenessProbe"] = json!({"periodSeconds": 5}),
+        "a probe needs exactly one handler",
+    ),
 ];
 
 pub const SCHEMA_CASES: &[Case] = &[
@@ -280,5 +328,189 @@ pub const SCHEMA_CASES: &[Case] = &[
         "wrong apiVersion",
         |a| a["apiVersion"] = json!("serverless-operator.dev/v1"),
         "apiVersion: Unsupported value",
+    ),
+    (
+        "image with whitespace",
+        |a| a["spec"]["image"] = json!("registry.example/shop:1 --privileged"),
+        "spec.image:",
+    ),
+    (
+        "image too long",
+        |a| a["spec"]["image"] = json!(format!("registry.example/{}:1", "a".repeat(600))),
+        "spec.image:",
+    ),
+    (
+        "component image empty",
+        |a| a["spec"]["master"]["image"] = json!(""),
+        "spec.master.image:",
+    ),
+    (
+        "service account name not a DNS subdomain",
+        |a| a["spec"]["serviceAccountName"] = json!("Shop Runner"),
+        "spec.serviceAccountName:",
+    ),
+    (
+        "worker service account name not a DNS subdomain",
+        |a| a["spec"]["workers"][0]["serviceAccountName"] = json!("runner/1"),
+        "spec.workers[0].serviceAccountName:",
+    ),
+    (
+        "http host not a DNS name",
+        |a| a["spec"]["workers"][1]["http"]["hosts"] = json!(["Not A Host!"]),
+        "spec.workers[1].http.hosts[0]:",
+    ),
+    (
+        "http host empty",
+        |a| a["spec"]["workers"][1]["http"]["hosts"] = json!([""]),
+        "spec.workers[1].http.hosts[0]:",
+    ),
+    (
+        "http path prefix without a leading slash",
+        |a| a["spec"]["workers"][1]["http"]["pathPrefixes"] = json!(["api/v1"]),
+        "spec.workers[1].http.pathPrefixes[0]:",
+    ),
+    (
+        "http path prefix with a space",
+        |a| a["spec"]["workers"][1]["http"]["pathPrefixes"] = json!(["/api v1"]),
+        "spec.workers[1].http.pathPrefixes[0]:",
+    ),
+    (
+        "http port name too long",
+        |a| a["spec"]["workers"][1]["http"]["port"] = json!("a-very-long-port-name"),
+        "spec.workers[1].http.port:",
+    ),
+    (
+        "trigger type not a scaler name",
+        |a| a["spec"]["workers"][0]["triggers"][0]["type"] = json!("RabbitMQ Queue"),
+        "spec.workers[0].triggers[0].type:",
+    ),
+    (
+        "authentication ref not a name",
+        |a| {
+            a["spec"]["workers"][0]["triggers"][0]["authenticationRef"] =
+                json!({"name": "Shop_Auth"})
+        },
+        "spec.workers[0].triggers[0].authenticationRef.name:",
+    ),
+    (
+        "ingress class not a name",
+        |a| a["spec"]["master"]["expose"]["ingress"]["className"] = json!("nginx public"),
+        "spec.master.expose.ingress.className:",
+    ),
+    (
+        "ingress TLS secret not a name",
+        |a| a["spec"]["master"]["expose"]["ingress"]["tlsSecretName"] = json!("Shop_TLS"),
+        "spec.master.expose.ingress.tlsSecretName:",
+    ),
+    (
+        "ingress path with a space",
+        |a| a["spec"]["master"]["expose"]["ingress"]["path"] = json!("/shop now"),
+        "spec.master.expose.ingress.path:",
+    ),
+    (
+        "ingress port name too long",
+        |a| a["spec"]["master"]["expose"]["ingress"]["port"] = json!("a-very-long-port-name"),
+        "spec.master.expose.ingress.port:",
+    ),
+    (
+        "port name with a double hyphen",
+        |a| a["spec"]["master"]["ports"][0]["name"] = json!("web--http"),
+        "spec.master.ports[0].name:",
+    ),
+    (
+        "env name with an equals sign",
+        |a| a["spec"]["env"] = json!([{"name": "MY=VAR", "value": "1"}]),
+        "spec.env[0].name:",
+    ),
+    (
+        "worker env name with a space",
+        |a| a["spec"]["workers"][0]["env"] = json!([{"name": "MY VAR", "value": "1"}]),
+        "spec.workers[0].env[0].name:",
+    ),
+    (
+        "cpu request not a quantity",
+        |a| a["spec"]["master"]["resources"]["requests"]["cpu"] = json!("lots"),
+        "spec.master.resources.requests.cpu:",
+    ),
+    (
+        "memory limit with a unit the API server does not know",
+        |a| a["spec"]["workers"][2]["resources"] = json!({"limits": {"memory": "1GB"}}),
+        "spec.workers[2].resources.limits.memory:",
+    ),
+    (
+        "pod label value with a space",
+        |a| a["spec"]["podLabels"] = json!({"team": "web shop"}),
+        "spec.podLabels.team:",
+    ),
+    (
+        "worker pod label value too long",
+        |a| a["spec"]["workers"][0]["podLabels"] = json!({"team": "a".repeat(64)}),
+        "spec.workers[0].podLabels.team:",
+    ),
+    (
+        "toleration operator unknown",
+        |a| {
+            a["spec"]["master"]["placement"] =
+                json!({"tolerations": [{"key": "gpu", "operator": "Equals", "value": "yes"}]})
+        },
+        "spec.master.placement.tolerations[0].operator:",
+    ),
+    (
+        "toleration effect unknown",
+        |a| {
+            a["spec"]["workers"][0]["placement"] =
+                json!({"tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoRun"}]})
+        },
+        "spec.workers[0].placement.tolerations[0].effect:",
+    ),
+    (
+        "spread with max skew 0",
+        |a| {
+            a["spec"]["master"]["placement"] = json!({"topologySpreadConstraints": [{
+                "maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}]})
+        },
+        "spec.master.placement.topologySpreadConstraints[0].maxSkew:",
+    ),
+    (
+        "spread with an unknown policy",
+        |a| {
+            a["spec"]["master"]["placement"] = json!({"topologySpreadConstraints": [{
+                "maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "Never"}]})
+        },
+        "spec.master.placement.topologySpreadConstraints[0].whenUnsatisfiable:",
+    ),
+    (
+        "scale-down policy type unknown",
+        |a| {
+            a["spec"]["master"]["scaleDown"] =
+                json!({"policies": [{"type": "Replicas", "value": 1, "periodSeconds": 60}]})
+        },
+        "spec.master.scaleDown.policies[0].type:",
+    ),
+    (
+        "scale-down policy value 0",
+        |a| {
+            a["spec"]["master"]["scaleDown"] =
+                json!({"policies": [{"type": "Pods", "value": 0, "periodSeconds": 60}]})
+        },
+        "spec.master.scaleDown.policies[0].value:",
+    ),
+    (
+        "scale-down policy period above 30 minutes",
+        |a| {
+            a["spec"]["master"]["scaleDown"] =
+                json!({"policies": [{"type": "Percent", "value": 50, "periodSeconds": 3600}]})
+        },
+        "spec.master.scaleDown.policies[0].periodSeconds:",
+    ),
+    (
+        "scale-down window above an hour",
+        |a| a["spec"]["master"]["scaleDown"] = json!({"stabilizationWindowSeconds": 4000}),
+        "spec.master.scaleDown.stabilizationWindowSeconds:",
+    ),
+    (
+        "scale-down select policy unknown",
+        |a| a["spec"]["master"]["scaleDown"] = json!({"selectPolicy": "Fastest"}),
+        "spec.master.scaleDown.selectPolicy:",
     ),
 ];
