@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the real KEDA operator (and, on request, the HTTP add-on operator) as local processes
-# against the local cluster of e2e/cluster/up.sh, which must be running.
+# Run the real KEDA operator (and, on request, the HTTP add-on: its operator, and with the real
+# node its interceptor and external scaler) as local processes against the local cluster of
+# e2e/cluster/up.sh, which must be running.
 #
 #   e2e/keda/up.sh                         # KEDA operator only
 #   e2e/keda/up.sh operator http-add-on    # both
@@ -14,7 +15,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
-# Extra flags, word-split: KEDA_OPERATOR_ARGS, KEDA_HTTP_ADDON_ARGS.
+# Extra flags, word-split: KEDA_OPERATOR_ARGS, KEDA_HTTP_ADDON_ARGS, KEDA_HTTP_INTERCEPTOR_ARGS,
+# KEDA_HTTP_SCALER_ARGS.
 
 # --- the cluster -----------------------------------------------------------------------------
 [ -f "$CLUSTER_DIR/env" ] || die "no $CLUSTER_DIR/env: start the cluster with e2e/cluster/up.sh"
@@ -25,7 +27,6 @@ kc get --raw /readyz >/dev/null 2>&1 || die "the cluster at $APISERVER_URL is no
 
 keda_procs_from_args "$@"
 [ "${#procs[@]}" -gt 0 ] || procs=(keda-operator)
-
 
 # --- binaries --------------------------------------------------------------------------------
 declare -A BIN BUILT
