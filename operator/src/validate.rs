@@ -59,6 +59,7 @@ pub fn validate(object: &Value) -> Result<(), Invalid> {
     if name.is_empty() {
         causes.push("metadata.name: Required value: name is required".into());
     }
+    object_meta(object, &mut causes);
     unknown_fields(&SCHEMA, object, "", &mut causes);
     if causes.is_empty() {
         openapi(object, &mut causes);
@@ -71,6 +72,108 @@ pub fn validate(object: &Value) -> Result<(), Invalid> {
     } else {
         Err(Invalid { name, causes })
     }
+}
+
+/// The API server refuses a request body above this size before it decodes it.
+const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+/// ...and annotations above this total size.
+const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+/// Fields of ObjectMeta; strict decoding refuses any other.
+const OBJECT_META_FIELDS: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// What the API server checks of `metadata` itself (the CRD's schema says only `type: object`):
+/// known fields, the namespace, label keys and values, annotation size, and the body's size.
+fn object_meta(object: &Value, causes: &mut Vec<String>) {
+    let size = serde_json::to_vec(object).map_or(0, |b| b.len());
+    if size > MAX_REQUEST_BYTES {
+        causes.push(format!(
+            "<root>: Too long: the object is {size} bytes; the API server takes at most {MAX_REQUEST_BYTES}"
+        ));
+    }
+    let Some(meta) = object.get("metadata").and_then(Value::as_object) else {
+        return;
+    };
+    for key in meta.keys() {
+        if !OBJECT_META_FIELDS.contains(&key.as_str()) {
+            causes.push(format!("metadata.{key}: unknown field \"metadata.{key}\""));
+        }
+    }
+    if let Some(ns) = meta.get("namespace").and_then(Value::as_str)
+        && !is_dns_label(ns)
+    {
+        causes.push(format!(
+            "metadata.namespace: Invalid value: \"{ns}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+        ));
+    }
+    if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
+        for (key, value) in labels {
+            if !is_qualified_name(key) {
+                causes.push(format!(
+                    "metadata.labels: Invalid value: \"{key}\": a label key is an optional DNS subdomain prefix and '/', and a name of at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
+                ));
+            }
+            let value = value.as_str().unwrap_or_default();
+            if !is_label_value(value) {
+                causes.push(format!(
+                    "metadata.labels: Invalid value: \"{value}\": a label value is empty or at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
+                ));
+            }
+        }
+    }
+    if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
+        let total: usize = annotations
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
+        if total > MAX_ANNOTATION_BYTES {
+            causes.push(format!(
+                "metadata.annotations: Too long: may not be more than {MAX_ANNOTATION_BYTES} bytes"
+            ));
+        }
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_label_value(s: &str) -> bool {
+    s.is_empty()
+        || (s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+fn is_qualified_name(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(is_dns_label));
+    prefix_ok && !name.is_empty() && is_label_value(name)
 }
 
 /// Strict decoding, as `kubectl apply` requests by default: a field the schema does not know is
@@ -158,5 +261,79 @@ fn join(path: &str, key: &str) -> String {
         key.to_string()
     } else {
         format!("{path}.{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn app(metadata: Value) -> Value {
+        json!({
+            "apiVersion": API_VERSION, "kind": KIND, "metadata": metadata,
+            "spec": {"image": "registry.example/a:1",
+                     "master": {"ports": [{"name": "http", "port": 80}], "replicas": {"min": 1, "max": 1}}}
+        })
+    }
+
+    fn causes(metadata: Value) -> String {
+        validate(&app(metadata))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn metadata_is_checked_as_the_api_server_does() {
+        assert_eq!(
+            causes(json!({"name": "a", "namespace": "team-a",
+                "labels": {"app.kubernetes.io/name": "a", "team": ""},
+                "annotations": {"note": "x"}})),
+            ""
+        );
+        for (metadata, expected) in [
+            (
+                json!({"name": "a", "nmespace": "x"}),
+                "metadata.nmespace: unknown field",
+            ),
+            (
+                json!({"name": "a", "namespace": "Team_A"}),
+                "metadata.namespace: Invalid value",
+            ),
+            (
+                json!({"name": "a", "labels": {"my team": "a"}}),
+                "metadata.labels: Invalid value: \"my team\"",
+            ),
+            (
+                json!({"name": "a", "labels": {"Example.com/team": "a"}}),
+                "metadata.labels: Invalid value: \"Example.com/team\"",
+            ),
+            (
+                json!({"name": "a", "labels": {"team": "a b"}}),
+                "metadata.labels: Invalid value: \"a b\"",
+            ),
+            (
+                json!({"name": "a", "annotations": {"big": "x".repeat(300 * 1024)}}),
+                "metadata.annotations: Too long",
+            ),
+            (
+                json!({"name": "a", "annotations": {"a": "x".repeat(200 * 1024),
+                    "b": "x".repeat(200 * 1024)}}),
+                "metadata.annotations: Too long",
+            ),
+        ] {
+            let message = causes(metadata.clone());
+            assert!(message.contains(expected), "{metadata}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_body_above_the_request_limit_is_refused() {
+        let mut big = app(json!({"name": "a"}));
+        big["spec"]["env"] = json!([{"name": "BIG", "value": "x".repeat(4 * 1024 * 1024)}]);
+        let message = validate(&big).unwrap_err().to_string();
+        assert!(message.contains("<root>: Too long"), "{message}");
     }
 }
