@@ -44,8 +44,19 @@ pub fn parse_apps(input: &str) -> Result<Vec<ServerlessApp>, RenderError> {
         }
         integral_floats_as_integers(&mut doc);
         validate::validate(&doc)?;
-        let app: ServerlessApp =
-            serde_json::from_value(doc).map_err(|e| RenderError::Yaml(e.to_string()))?;
+        // A value the schema allows but the type does not hold (an int32 above 2^31) names
+        // its field, as the API server's message does (down to the component: serde's flatten
+        // hides the fields of a component from the path).
+        let name = doc["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let app: ServerlessApp = serde_path_to_error::deserialize(doc).map_err(|e| {
+            RenderError::Invalid(Invalid {
+                name,
+                causes: vec![format!("{}: Invalid value: {}", e.path(), e.inner())],
+            })
+        })?;
         apps.push(app);
     }
     if apps.is_empty() {
@@ -161,6 +172,21 @@ WORKERS";
             render(&app("shop", "1.5", "")),
             Err(RenderError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_value_out_of_its_type_names_its_field() {
+        let input = app("shop", "1", "").replace(
+            "replicas: {min: 1, max: 1}",
+            "replicas: {min: 1, max: 1}\n    livenessProbe: {tcpSocket: {port: 80}, failureThreshold: 3000000000}",
+        );
+        let err = render(&input).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "is invalid: spec.master: Invalid value: invalid value: integer `3000000000`"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
