@@ -64,7 +64,9 @@ mmdebstrap --quiet --format=directory --variant=extract --include="${packages// 
 
 # The extract variant runs no hooks, so the image's own files are added here. Left behind by
 # apt and dpkg and read by nothing in the image: caches, lists, logs, the dpkg database.
-rm -rf "$root"/dev "$root"/var/cache/* "$root"/var/lib/apt "$root"/var/lib/dpkg "$root"/var/log/*
+# dpkg itself is unpacked as a dependency, and is of no use without its database.
+rm -rf "$root"/dev "$root"/var/cache/* "$root"/var/lib/apt "$root"/var/lib/dpkg "$root"/var/log/* \
+	"$root"/usr/bin/dpkg* "$root"/usr/sbin/dpkg* "$root"/usr/libexec/dpkg "$root"/etc/dpkg
 printf 'root:x:0:0:root:/root:/usr/sbin/nologin\napp:x:65532:65532:app:/app:/usr/sbin/nologin\n' >"$root/etc/passwd"
 printf 'root:x:0:\napp:x:65532:\n' >"$root/etc/group"
 install -d -m 1777 "$root/tmp"
