@@ -513,4 +513,30 @@ pub const SCHEMA_CASES: &[Case] = &[
         |a| a["spec"]["master"]["scaleDown"] = json!({"selectPolicy": "Fastest"}),
         "spec.master.scaleDown.selectPolicy:",
     ),
+    // ObjectMeta: the CRD's schema leaves metadata to the API server's own checks.
+    (
+        "unknown metadata field",
+        |a| a["metadata"]["nmespace"] = json!("shop"),
+        "metadata.nmespace:",
+    ),
+    (
+        "label key with a space",
+        |a| a["metadata"]["labels"] = json!({"my team": "shop"}),
+        "metadata.labels:",
+    ),
+    (
+        "label key prefix in upper case",
+        |a| a["metadata"]["labels"] = json!({"Example.com/team": "shop"}),
+        "metadata.labels:",
+    ),
+    (
+        "label value with a space",
+        |a| a["metadata"]["labels"] = json!({"team": "web shop"}),
+        "metadata.labels:",
+    ),
+    (
+        "annotations above 256 KiB",
+        |a| a["metadata"]["annotations"] = json!({"notes": "x".repeat(300 * 1024)}),
+        "metadata.annotations:",
+    ),
 ];
