@@ -30,6 +30,8 @@ PUSHED_IMAGE = $(REGISTRY)/serverless-operator:$(IMAGE_TAG)
 # The Flask FaaS sample's image: the tag its manifest names; `make sample-image` pushes it.
 SAMPLE_TAG   := $(shell sed -n 's|^  image: .*/flask-faas:||p' samples/flask-faas/flask-faas.yaml)
 SAMPLE_IMAGE  = $(REGISTRY)/samples/flask-faas:$(SAMPLE_TAG)
+# The Redis the local cluster runs for it: the tag e2e/samples/redis.yaml names.
+REDIS_TAG    := $(shell sed -n 's|^ *image: .*/redis:||p' e2e/samples/redis.yaml)
 
 ##@ General
 .PHONY: help
@@ -74,7 +76,7 @@ sample-image: ## Build the Flask FaaS sample's image from Debian's packages (no 
 # The Redis the sample queues jobs in on the local cluster (e2e/samples/redis.yaml).
 .PHONY: sample-images
 sample-images: sample-image ## sample-image, and the local cluster's Redis for it, both to the local registry
-	samples/debian-image.sh $(LOCAL_REGISTRY)/samples/redis:7.0 "redis-server tini" -- --entrypoint /usr/bin/tini,--,redis-server
+	samples/debian-image.sh $(LOCAL_REGISTRY)/samples/redis:$(REDIS_TAG) "redis-server tini" -- --entrypoint /usr/bin/tini,--,redis-server
 
 .PHONY: sample-test
 sample-test: ## The Flask FaaS sample's own tests (pytest, with Debian's Flask and Redis)

@@ -26,20 +26,28 @@ e2e/keda/up.sh operator http-add-on >/dev/null
 # shellcheck disable=SC1091
 source "$CLUSTER_DIR/keda/env"
 
+# The tags the manifests name (what make sample-images pushes), pinned to what was pushed.
 local_image() { echo "$CLUSTER_REGISTRY/samples/$1"; }
-redis_image="$(pinned "$(local_image redis:7.0)")"
-app_image="$(pinned "$(local_image flask-faas:0.1.0)")"
-sed "s|127.0.0.1:5000/samples/redis:7.0|$redis_image|" e2e/samples/redis.yaml |
+app_tag="$(sed -n 's|^  image: .*/flask-faas:||p' samples/flask-faas/flask-faas.yaml)"
+redis_tag="$(sed -n 's|^ *image: .*/redis:||p' e2e/samples/redis.yaml)"
+redis_image="$(pinned "$(local_image "redis:$redis_tag")")"
+app_image="$(pinned "$(local_image "flask-faas:$app_tag")")"
+sed "s|127.0.0.1:5000/samples/redis:$redis_tag|$redis_image|" e2e/samples/redis.yaml |
 	kc apply --server-side -f - >/dev/null
 kc -n data rollout status deployment/redis --timeout=120s >/dev/null
-kc kustomize e2e/samples/flask-faas | sed "s|127.0.0.1:5000/samples/flask-faas:0.1.0|$app_image|" |
+kc kustomize e2e/samples/flask-faas | sed "s|127.0.0.1:5000/samples/flask-faas:$app_tag|$app_image|" |
 	kc apply --server-side -n "$NAMESPACE" -f -
 kc wait -n "$NAMESPACE" --for condition=Ready --timeout=120s serverlessapp/flask-faas >/dev/null
 
 ip="$(kc get -n "$NAMESPACE" service flask-faas -o jsonpath='{.spec.clusterIP}')"
 echo
 echo "POST /register through the master's Service ($ip:8888):"
-curl -fsS --retry 5 --retry-all-errors --max-time 10 -X POST "http://$ip:8888/register"
+# A new Service answers once kube-proxy has programmed it, a moment after the app is Ready.
+for _ in $(seq 50); do
+	curl -fs --max-time 2 -o /dev/null "http://$ip:8888/healthz" && break
+	sleep 0.2
+done
+curl -fsS --max-time 10 -X POST "http://$ip:8888/register"
 echo
 echo
 echo "Scale a worker from zero through the KEDA HTTP add-on's interceptor:"
