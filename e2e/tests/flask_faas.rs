@@ -21,7 +21,6 @@ const COOLDOWN: u64 = 10;
 const POLLING: u64 = 5;
 const SAMPLE_IMAGE: &str = "samples/flask-faas:0.1.0";
 const REDIS_IMAGE: &str = "samples/redis:7.0";
-const HOST: &str = "faas.example.com";
 
 /// `kubectl kustomize DIR` (relative to the repository) as JSON documents.
 fn kustomize(dir: &str) -> Vec<Value> {
@@ -32,6 +31,12 @@ fn kustomize(dir: &str) -> Vec<Value> {
 
 /// The sample as `kubectl apply -k e2e/samples/flask-faas` would apply it, with its image pinned
 /// to what was pushed, Redis in `ns`, and cooldowns the test can wait for.
+const SAMPLE_HOST: &str = "faas.example.com";
+
+fn host(ns: &str) -> String {
+    format!("{ns}.{SAMPLE_HOST}")
+}
+
 fn sample_app(node: &RealNode, ns: &str) -> Value {
     let mut docs = kustomize("e2e/samples/flask-faas");
     assert_eq!(docs.len(), 1, "the overlay renders one ServerlessApp");
@@ -40,7 +45,10 @@ fn sample_app(node: &RealNode, ns: &str) -> Value {
     let mut app: Value = serde_json::from_str(
         &rendered
             .replace(&format!("127.0.0.1:5000/{SAMPLE_IMAGE}"), &pinned)
-            .replace("redis.data.svc", &format!("redis.{ns}.svc")),
+            .replace("redis.data.svc", &format!("redis.{ns}.svc"))
+            // The interceptor routes by host across namespaces: a host of this test's own keeps
+            // it from reaching the same sample running elsewhere (`make run` in `default`).
+            .replace(SAMPLE_HOST, &host(ns)),
     )
     .expect("json");
     assert!(
@@ -197,6 +205,19 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
         .and_then(|s| s.cluster_ip)
         .expect("cluster IP");
     let master = format!("{ip}:8888");
+    // kube-proxy programs the Service's rules a moment after the pods turn Ready; until then a
+    // connection to the ClusterIP leaves by the default route and may be answered by whatever
+    // sits there, so wait for the app's own answer.
+    wait_for("the master's Service to route to the app", TIMEOUT, || {
+        let master = master.clone();
+        async move {
+            match http_request(&master, "GET", "flask-faas", "/healthz", None, TIMEOUT) {
+                Ok((200, body)) if body.contains("\"ok\"") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
     let (code, register) = call(&master, "POST", "flask-faas", "/register", None);
     assert_eq!(code, 200, "{register}");
     assert_eq!(register["pool"], "master", "{register}");
@@ -286,18 +307,19 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
     let proxy = format!("127.0.0.1:{}", keda.setting("KEDA_HTTP_PROXY_PORT"));
     // Until the interceptor's routing table has the host it answers 404 at once; a held request
     // is one it routed.
+    let host = host(&ns.name);
     let sent_at = now_seconds();
     let (cold_start, code, answer) = wait_for(
-        "the interceptor to route faas.example.com/specialize",
+        &format!("the interceptor to route {host}/specialize"),
         Duration::from_secs(30),
         || {
-            let proxy = proxy.clone();
+            let (proxy, host) = (proxy.clone(), host.clone());
             async move {
                 let sent = Instant::now();
                 let (code, answer) = call(
                     &proxy,
                     "POST",
-                    HOST,
+                    &host,
                     "/specialize",
                     Some(json!({"endpoint": "hello"})),
                 );
