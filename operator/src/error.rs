@@ -29,11 +29,15 @@ pub enum Error {
         source: kube::Error,
     },
 
-    #[error("{kind} {name} already exists and is controlled by {owner}, not by this ServerlessApp")]
-    Conflict {
+    /// A same-named object the app does not control: never patched, never deleted.
+    #[error(
+        "{kind} {name} already exists and is not controlled by this ServerlessApp ({holder}); \
+         rename the component or remove that object"
+    )]
+    NotOwned {
         kind: &'static str,
         name: String,
-        owner: String,
+        holder: String,
     },
 
     #[error("updating status: {}", api_message(.0))]
@@ -57,7 +61,7 @@ impl Error {
             }
             Error::Apply { .. } => "ApplyFailed",
             Error::Delete { .. } => "PruneFailed",
-            Error::Conflict { .. } => "OwnershipConflict",
+            Error::NotOwned { .. } => "NotOwned",
             Error::Status(_) => "StatusFailed",
             Error::Encode { .. } => "EncodeFailed",
         }
@@ -70,7 +74,7 @@ impl Error {
             Error::MissingImage { .. }
             | Error::UnknownPort { .. }
             | Error::MissingNamespace
-            | Error::Conflict { .. }
+            | Error::NotOwned { .. }
             | Error::Encode { .. } => true,
             Error::Apply { source, .. } => matches!(
                 source,

@@ -86,11 +86,25 @@ macro_rules! with_kind {
     };
 }
 
-/// A cached child as the diff needs it.
+/// A child as the diff and the ownership check need it.
 struct ObservedChild {
     json: Value,
     controller_uid: Option<String>,
     controller: Option<String>,
+}
+
+impl ObservedChild {
+    fn of<K: Resource + Serialize>(obj: &K) -> Option<Self> {
+        let controller = obj
+            .owner_references()
+            .iter()
+            .find(|r| r.controller == Some(true));
+        Some(ObservedChild {
+            json: serde_json::to_value(obj).ok()?,
+            controller_uid: controller.map(|r| r.uid.clone()),
+            controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
+        })
+    }
 }
 
 impl Stores {
@@ -134,16 +148,7 @@ impl Stores {
 
     fn lookup(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
         with_kind!(kind, self, |store, T| {
-            let obj = store.get(&ObjectRef::<T>::new(name).within(ns))?;
-            let controller = obj
-                .owner_references()
-                .iter()
-                .find(|r| r.controller == Some(true));
-            Some(ObservedChild {
-                json: serde_json::to_value(&*obj).ok()?,
-                controller_uid: controller.map(|r| r.uid.clone()),
-                controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
-            })
+            ObservedChild::of(&*store.get(&ObjectRef::<T>::new(name).within(ns))?)
         })
     }
 
@@ -154,9 +159,7 @@ impl Stores {
             store
                 .state_filter(|o: &T| {
                     // The uid first: it rules out almost every object without allocating.
-                    o.owner_references()
-                        .iter()
-                        .any(|r| r.controller == Some(true) && r.uid == uid)
+                    controlled_by(o, uid)
                         && o.meta().namespace.as_deref() == Some(ns)
                         && o.labels().get(APP_LABEL).map(String::as_str) == Some(app)
                 })
@@ -166,6 +169,9 @@ impl Stores {
         })
     }
 }
+
+/// Longest wait before looking again at an object in the way that the operator does not own.
+const NOT_OWNED_RECHECK: Duration = Duration::from_secs(30);
 
 /// Longest the first reconciles wait for the caches to fill.
 const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -517,6 +523,7 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
             ctx.stores
                 .deployments
                 .get(&ObjectRef::new(&c.name()).within(&ns))
+                .filter(|d| controlled_by(&**d, &uid))
                 .map(|d| (c.name(), d))
         })
         .collect();
@@ -527,6 +534,7 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
             ctx.stores
                 .scaled_objects
                 .get(&ObjectRef::new(&c.name()).within(&ns))
+                .filter(|s| controlled_by(&**s, &uid))
                 .map(|s| (c.name(), s))
         })
         .collect();
@@ -556,7 +564,12 @@ pub fn error_policy(app: Arc<ServerlessApp>, err: &Error, ctx: Arc<Context>) -> 
         *n = n.saturating_add(1);
         *n
     };
-    let delay = backoff(&ctx.settings, attempts);
+    let mut delay = backoff(&ctx.settings, attempts);
+    if matches!(err, Error::NotOwned { .. }) {
+        // The object in the way carries none of the operator's labels, so no watch event
+        // tells when it is gone: look again at a steady pace instead of backing off further.
+        delay = delay.min(NOT_OWNED_RECHECK);
+    }
     warn!(
         ns = app.namespace().unwrap_or_default(),
         app = %app.name_any(),
@@ -588,14 +601,23 @@ async fn apply_if_changed(
     let kind = child.kind();
     let name = child.name();
     let body = child.to_json()?;
-    if let Some(observed) = ctx.stores.lookup(kind, ns, &name) {
-        if let Some(owner_uid) = &observed.controller_uid
-            && owner_uid != uid
-        {
-            return Err(Error::Conflict {
+    let observed = match ctx.stores.lookup(kind, ns, &name) {
+        Some(observed) => Some(observed),
+        // The caches hold only objects with the operator's labels, so a same-named object
+        // without them is seen only by asking: one read per child not created yet, and what
+        // keeps a force-apply from taking over (adopting) someone else's object.
+        None => fetch(ctx, kind, ns, &name).await?,
+    };
+    if let Some(observed) = observed {
+        if observed.controller_uid.as_deref() != Some(uid) {
+            return Err(Error::NotOwned {
                 kind: kind.as_str(),
                 name,
-                owner: observed.controller.unwrap_or_default(),
+                holder: observed
+                    .controller
+                    .map_or("it has no controller".into(), |c| {
+                        format!("controlled by {c}")
+                    }),
             });
         }
         if diff::up_to_date(&body, &observed.json) {
@@ -614,6 +636,35 @@ async fn apply_if_changed(
             })
     })?;
     Ok(true)
+}
+
+/// Whether the app with `uid` is `obj`'s controller: status reads only what the app owns, so a
+/// same-named object in the way never lends the app its readiness.
+fn controlled_by<K: Resource>(obj: &K, uid: &str) -> bool {
+    obj.owner_references()
+        .iter()
+        .any(|r| r.controller == Some(true) && r.uid == uid)
+}
+
+/// The object `kind`/`name` as the API server has it now, bypassing the caches.
+async fn fetch(
+    ctx: &Context,
+    kind: ChildKind,
+    ns: &str,
+    name: &str,
+) -> Result<Option<ObservedChild>> {
+    let found = with_kind!(kind, ctx.stores, |_store, T| {
+        Api::<T>::namespaced(ctx.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(|source| Error::Apply {
+                kind: kind.as_str(),
+                name: name.to_string(),
+                source,
+            })?
+            .and_then(|obj| ObservedChild::of(&obj))
+    });
+    Ok(found)
 }
 
 /// A component that gains an autoscaler stops having `replicas` set by the operator. Were the

@@ -31,12 +31,14 @@ impl Sent {
 }
 
 /// Answers like an API server that accepts everything: applies echo the body, status patches
-/// return `app` with the new status, deletes succeed. Requests whose path contains `fail_path` get a 422 with a message.
+/// return `app` with the new status, deletes succeed, reads find what `existing` holds by path
+/// and nothing else. Requests whose path contains `fail_path` get a 422 with a message.
 async fn serve(
     mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
     sent: Arc<Mutex<Vec<Sent>>>,
     fail_path: Option<String>,
     app: Value,
+    existing: Vec<(String, Value)>,
 ) {
     while let Some((request, respond)) = handle.next_request().await {
         let (parts, body) = request.into_parts();
@@ -65,6 +67,15 @@ async fn serve(
                        "reason": "Invalid",
                        "message": "admission webhook denied the request: images from this registry are not allowed"}),
             )
+        } else if parts.method == Method::GET {
+            match existing.iter().find(|(p, _)| *p == path) {
+                Some((_, object)) => (200, object.clone()),
+                None => (
+                    404,
+                    json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 404,
+                           "reason": "NotFound", "message": format!("{path} not found")}),
+                ),
+            }
         } else if path.ends_with("/status") {
             // Versions "s1", "s2", ... for the first, second, ... status write.
             let writes = sent
@@ -242,6 +253,15 @@ struct Harness {
 }
 
 fn harness(stores: Stores, fail_path: Option<&str>) -> Harness {
+    harness_with(stores, fail_path, Vec::new())
+}
+
+/// A harness whose API server also holds `existing` objects (path, object) the caches do not.
+fn harness_with(
+    stores: Stores,
+    fail_path: Option<&str>,
+    existing: Vec<(String, Value)>,
+) -> Harness {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let sent = Arc::new(Mutex::new(Vec::new()));
@@ -251,6 +271,7 @@ fn harness(stores: Stores, fail_path: Option<&str>) -> Harness {
         sent.clone(),
         fail_path.map(String::from),
         stored,
+        existing,
     ));
     let recorder = Recorder::new(
         client.clone(),
@@ -285,8 +306,13 @@ impl Harness {
         std::mem::take(&mut *self.sent.lock().unwrap())
     }
 
+    /// Every request but reads.
     fn writes(&self) -> Vec<String> {
-        self.sent().iter().map(Sent::describe).collect()
+        self.sent()
+            .iter()
+            .filter(|s| s.method != Method::GET)
+            .map(Sent::describe)
+            .collect()
     }
 
     fn status_written(&self) -> ServerlessAppStatus {
@@ -785,16 +811,75 @@ async fn a_child_owned_by_someone_else_is_not_taken_over() {
     let h = harness(stores, None);
 
     let err = h.reconcile(&app("img:1")).await.unwrap_err();
-    assert_eq!(err.category(), "OwnershipConflict");
+    assert_eq!(err.category(), "NotOwned");
     assert!(
         !h.writes().iter().any(|w| w.starts_with("PATCH /apis/apps")),
         "{:?}",
         h.writes()
     );
-    assert_eq!(
-        condition(&h.status_written(), "Stalled").reason,
-        "OwnershipConflict"
+    let status = h.status_written();
+    let stalled = condition(&status, "Stalled").clone();
+    assert_eq!(stalled.reason, "NotOwned");
+    // The other app's Deployments are ready, but they lend this app nothing.
+    assert_eq!(condition(&status, "Ready").status, "False");
+    assert!(
+        status.components.iter().all(|c| c.ready_replicas == 0),
+        "{:?}",
+        status.components
     );
+    assert!(
+        stalled.message.contains("controlled by ServerlessApp shop"),
+        "{}",
+        stalled.message
+    );
+}
+
+#[tokio::test]
+async fn a_same_named_object_without_the_labels_is_not_adopted() {
+    // Someone else's Service, unlabelled (so not in the caches), where the master's would go.
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let theirs = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "shop", "namespace": "prod", "uid": "theirs"},
+        "spec": {"selector": {"team": "payments"}, "ports": [{"port": 80}]},
+    });
+    let h = harness_with(stores, None, vec![(format!("{SERVICES}/shop"), theirs)]);
+
+    let err = h.reconcile(&app("img:1")).await.unwrap_err();
+    assert_eq!(err.category(), "NotOwned");
+    assert!(
+        err.to_string()
+            .contains("Service shop already exists and is not controlled by this ServerlessApp (it has no controller)"),
+        "{err}"
+    );
+    let writes = h.writes();
+    assert!(
+        !writes.contains(&format!("PATCH {SERVICES}/shop")),
+        "{writes:?}"
+    );
+    // The rest of the app is still applied, each child after a read that found nothing.
+    assert!(
+        writes.contains(&format!("PATCH {DEPLOYMENTS}/shop")),
+        "{writes:?}"
+    );
+    let reads: Vec<_> = h
+        .sent()
+        .iter()
+        .filter(|s| s.method == Method::GET)
+        .map(Sent::describe)
+        .collect();
+    assert_eq!(reads.len(), 5, "{reads:?}");
+    assert_eq!(condition(&h.status_written(), "Stalled").reason, "NotOwned");
+
+    // No watch event tells when the object is gone, so the retry does not back off past
+    // a steady recheck.
+    let app = Arc::new(app("img:1"));
+    let mut action = None;
+    for _ in 0..10 {
+        action = Some(error_policy(app.clone(), &err, h.ctx.clone()));
+    }
+    assert_eq!(action, Some(Action::requeue(NOT_OWNED_RECHECK)));
 }
 
 #[tokio::test]
