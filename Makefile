@@ -13,6 +13,7 @@ CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 KUBECTL   = $(shell readlink -f $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current/kubectl 2>/dev/null || command -v kubectl)
 SAMPLE   ?= samples/flask-faas/flask-faas.yaml
 CRD      := crds/serverlessapps.serverless-operator.dev.yaml
+POLICY   := crds/serverlessapps-pod-security.yaml
 CLUSTER_BIN = $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current
 
 # The operator's image: config/default names the same repository and tag.
@@ -120,6 +121,7 @@ e2e-image: image image-containerfile
 .PHONY: manifests
 manifests: ## Regenerate crds/ from the Rust types
 	$(CARGO) run --locked -q -p serverless-operator -- crd > $(CRD)
+	$(CARGO) run --locked -q -p serverless-operator -- policy > $(POLICY)
 
 .PHONY: golden
 golden: ## Regenerate the golden renders of samples/ (review the diff)
@@ -149,7 +151,7 @@ kubeconfig: ## Print the path of the local cluster's kubeconfig
 
 .PHONY: run
 run: build cluster-up ## Local cluster + CRDs + operator + the Flask FaaS sample on the real node, answering
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) apply --server-side -f $(CRD) -f $$(e2e/keda/crds.sh) >/dev/null
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) apply --server-side -f $(CRD) -f $(POLICY) -f $$(e2e/keda/crds.sh) >/dev/null
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(KUBECTL) wait --for condition=established --timeout=60s -f $(CRD) >/dev/null
 	$(MAKE) -s operator-start
 	e2e/samples/up.sh
@@ -175,12 +177,12 @@ operator-stop: ## Stop the background operator
 
 ##@ Install into a cluster (current kubeconfig)
 .PHONY: install
-install: ## Install the CRD
-	kubectl apply --server-side -f $(CRD)
+install: ## Install the CRD and its admission policy
+	kubectl apply --server-side -f $(CRD) -f $(POLICY)
 
 .PHONY: uninstall
 uninstall: ## Remove the CRD (and with it every ServerlessApp)
-	kubectl delete --ignore-not-found -f $(CRD)
+	kubectl delete --ignore-not-found -f $(CRD) -f $(POLICY)
 
 .PHONY: deploy
 deploy: ## Install the operator: CRD, namespace, RBAC, Deployment (config/default)

@@ -158,6 +158,18 @@ where
 
 /// Apply the ServerlessApp CRD and KEDA's CRDs (when `with_keda`), and wait until established.
 pub async fn install_crds(client: &Client, with_keda: bool) {
+    // The admission policy that goes with the CRD (cluster-wide; a no-op when unchanged).
+    let policy = repo().join("crds/serverlessapps-pod-security.yaml");
+    let out = kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        MANAGER,
+        "-f",
+        policy.to_str().expect("path"),
+    ]);
+    assert!(out.success, "applying the policy: {}", out.stderr);
     let mut files = vec![repo().join("crds/serverlessapps.serverless-operator.dev.yaml")];
     if with_keda {
         files.extend(keda_crd_files());
@@ -226,8 +238,12 @@ impl TestNamespace {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+        // Every workload the operator creates in a test must pass Pod Security "restricted".
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {
+            "name": name,
+            "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+        }}))
+        .expect("namespace");
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &ns)
             .await

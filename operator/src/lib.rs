@@ -14,6 +14,7 @@ pub mod diff;
 pub mod error;
 pub mod labels;
 pub mod metrics;
+pub mod policy;
 pub mod reconciler;
 pub mod render;
 pub mod status;

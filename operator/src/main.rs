@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serverless_operator::controller::{self, AppsHandle, LeaseOptions, Options};
 use serverless_operator::metrics::{self, Metrics};
 use serverless_operator::reconciler::Settings;
-use serverless_operator::{crd, labels, render};
+use serverless_operator::{crd, labels, policy, render};
 
 /// Turns ServerlessApp objects into Deployments, Services, HorizontalPodAutoscalers and KEDA
 /// scalers. Run it in a cluster with `run`; preview what it would create with `render`.
@@ -30,6 +30,8 @@ enum Command {
     Run(RunArgs),
     /// Print the ServerlessApp CustomResourceDefinition as YAML.
     Crd,
+    /// Print the admission policy (Pod Security "restricted" for ServerlessApps) as YAML.
+    Policy,
     /// Print every object the ServerlessApps in a file would own, as multi-document YAML, without
     /// a cluster. Invalid apps get the error the API server would give, and a non-zero exit.
     Render {
@@ -89,6 +91,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Crd => {
             print!("{}", crd::crd_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Policy => {
+            print!("{}", policy::policy_yaml());
             ExitCode::SUCCESS
         }
         Command::Version => {

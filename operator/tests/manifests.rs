@@ -53,6 +53,17 @@ fn committed_crd_matches_the_rust_types() {
 }
 
 #[test]
+fn committed_policy_matches_the_code() {
+    let path = repo().join("crds/serverlessapps-pod-security.yaml");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == serverless_operator::policy::policy_yaml(),
+        "{} is out of date with operator/src/policy.rs: run `make manifests` and commit the result",
+        path.display()
+    );
+}
+
+#[test]
 fn every_sample_renders_as_its_golden_file() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let files = sample_apps();
