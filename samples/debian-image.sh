@@ -38,8 +38,9 @@ CRANE="${CRANE:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/bin/current/
 name="${ref##*/}"
 name="${name%%[:@]*}"
 out="${IMAGE_BUILD_DIR:-target/image/$name}"
-# The same sources give the same files and times (mmdebstrap honours SOURCE_DATE_EPOCH).
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
+# The same sources give the same files and times (mmdebstrap honours SOURCE_DATE_EPOCH): the
+# time of the last commit that touched this script or the app, so other commits keep the digest.
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct -- samples/debian-image.sh ${app_dir:+"$app_dir"} 2>/dev/null || echo 0)}"
 
 command -v mmdebstrap >/dev/null || {
 	echo "installing mmdebstrap (builds the image's root filesystem)" >&2

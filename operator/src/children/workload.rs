@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec,
-    SeccompProfile, SecurityContext,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, PodSecurityContext,
+    PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::ResourceExt;
@@ -85,6 +85,11 @@ fn pod_template(ctx: &Component) -> Result<PodTemplateSpec> {
         readiness_probe: spec.readiness_probe.clone(),
         liveness_probe: spec.liveness_probe.clone(),
         startup_probe: spec.startup_probe.clone(),
+        volume_mounts: Some(vec![VolumeMount {
+            name: TMP_VOLUME.into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }]),
         security_context: Some(merge_over(
             restricted_container_security_context(),
             [
@@ -103,6 +108,12 @@ fn pod_template(ctx: &Component) -> Result<PodTemplateSpec> {
         }),
         spec: Some(PodSpec {
             containers: vec![container],
+            // The root filesystem is read-only by default; programs still expect a /tmp.
+            volumes: Some(vec![Volume {
+                name: TMP_VOLUME.into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            }]),
             service_account_name: spec
                 .service_account_name
                 .clone()
@@ -136,10 +147,20 @@ fn merge_env(app: &[EnvVar], component: &[EnvVar]) -> Vec<EnvVar> {
     env
 }
 
-/// Pod-level settings that pass Pod Security "restricted".
+/// The writable `/tmp` of every pod.
+const TMP_VOLUME: &str = "tmp";
+
+/// The user and group pods run as unless the app says otherwise: not root, and not a UID that
+/// exists on the node (the "nonroot" user of distroless images, also the Flask sample's).
+const DEFAULT_UID: i64 = 65532;
+
+/// Pod-level settings that pass Pod Security "restricted". User and group sit here, not on the
+/// container, so that the app's `podSecurityContext` can change them too.
 fn restricted_pod_security_context() -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
+        run_as_user: Some(DEFAULT_UID),
+        run_as_group: Some(DEFAULT_UID),
         seccomp_profile: Some(SeccompProfile {
             type_: "RuntimeDefault".into(),
             ..SeccompProfile::default()
@@ -148,10 +169,12 @@ fn restricted_pod_security_context() -> PodSecurityContext {
     }
 }
 
-/// Container-level settings that pass Pod Security "restricted".
+/// Container-level settings that pass Pod Security "restricted", and a read-only root filesystem
+/// (what an image writes at run time goes to /tmp or to a volume).
 fn restricted_container_security_context() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
         capabilities: Some(Capabilities {
             drop: Some(vec!["ALL".into()]),
             ..Capabilities::default()
@@ -220,12 +243,12 @@ mod tests {
     #[test]
     fn security_override_keeps_other_restricted_defaults() {
         let over = SecurityContext {
-            read_only_root_filesystem: Some(true),
+            read_only_root_filesystem: Some(false),
             allow_privilege_escalation: Some(true),
             ..SecurityContext::default()
         };
         let merged = merge_over(restricted_container_security_context(), [Some(&over)]);
-        assert_eq!(merged.read_only_root_filesystem, Some(true));
+        assert_eq!(merged.read_only_root_filesystem, Some(false));
         assert_eq!(merged.allow_privilege_escalation, Some(true));
         assert_eq!(
             merged.capabilities.and_then(|c| c.drop),
