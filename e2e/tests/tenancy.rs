@@ -378,3 +378,47 @@ async fn an_object_the_operator_does_not_own_is_never_taken_over() {
         service.metadata
     );
 }
+
+#[tokio::test]
+async fn a_cluster_trigger_authentication_is_not_lent_to_a_tenant() {
+    let ns = TestNamespace::new("tenant-keda").await;
+    install_crds(&ns.client, true).await;
+    grant(&ns.name, TENANT, "serverlessapps-editor");
+    let _operator = Operator::start(&ns, &[]).await;
+
+    let mut doc = app("queue");
+    doc["spec"]["workers"] = json!([{
+        "name": "jobs",
+        "replicas": {"min": 0, "max": 3},
+        "triggers": [{"type": "redis", "metadata": {"listName": "jobs"},
+                      "authenticationRef": {"name": "cluster-redis",
+                                            "kind": "ClusterTriggerAuthentication"}}],
+    }]);
+    let out = tenant_apply(&ns.name, &doc, false);
+    assert!(out.success, "{}", out.stderr);
+    let stalled = wait_for("the app Stalled with NotAllowed", TIMEOUT, || async {
+        let app = ns.apps().get("queue").await.map_err(|e| e.to_string())?;
+        let status = app.status.unwrap_or_default();
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == "NotAllowed")
+            .cloned()
+            .ok_or(format!("{:?}", status.conditions))
+    })
+    .await;
+    assert!(
+        stalled.message.starts_with(
+            "spec.workers[jobs].triggers[0].authenticationRef.kind: ClusterTriggerAuthentication"
+        ),
+        "{}",
+        stalled.message
+    );
+    // Nothing was created for it.
+    let deployments = ns
+        .api::<k8s_openapi::api::apps::v1::Deployment>()
+        .list(&Default::default())
+        .await
+        .expect("deployments");
+    assert!(deployments.items.is_empty(), "{:?}", deployments.items);
+}

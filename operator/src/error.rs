@@ -10,6 +10,10 @@ pub enum Error {
     #[error("{component}: port `{port}` is not one of the component's ports")]
     UnknownPort { component: String, port: String },
 
+    /// Something the operator's settings do not let an app ask for.
+    #[error("{field}: {reason}")]
+    NotAllowed { field: String, reason: String },
+
     #[error("ServerlessApp has no namespace")]
     MissingNamespace,
 
@@ -59,6 +63,7 @@ impl Error {
             Error::MissingImage { .. } | Error::UnknownPort { .. } | Error::MissingNamespace => {
                 "InvalidSpec"
             }
+            Error::NotAllowed { .. } => "NotAllowed",
             Error::Apply { .. } => "ApplyFailed",
             Error::Delete { .. } => "PruneFailed",
             Error::NotOwned { .. } => "NotOwned",
@@ -74,6 +79,7 @@ impl Error {
             Error::MissingImage { .. }
             | Error::UnknownPort { .. }
             | Error::MissingNamespace
+            | Error::NotAllowed { .. }
             | Error::NotOwned { .. }
             | Error::Encode { .. } => true,
             Error::Apply { source, .. } => matches!(

@@ -13,6 +13,7 @@ pub mod crd;
 pub mod diff;
 pub mod error;
 pub mod labels;
+pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod reconciler;

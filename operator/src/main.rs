@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serverless_operator::controller::{self, AppsHandle, LeaseOptions, Options};
+use serverless_operator::limits::Limits;
 use serverless_operator::metrics::{self, Metrics};
 use serverless_operator::reconciler::Settings;
 use serverless_operator::{crd, labels, policy, render};
@@ -75,6 +76,14 @@ struct RunArgs {
     /// Seconds the Lease stays valid without renewal; a standby takes over after that.
     #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
     lease_duration_seconds: u64,
+    /// Let KEDA triggers use a ClusterTriggerAuthentication (a credential of the whole cluster,
+    /// then usable by any app in any namespace the operator watches).
+    #[arg(
+        long,
+        env = "ALLOW_CLUSTER_TRIGGER_AUTHENTICATION",
+        default_value_t = false
+    )]
+    allow_cluster_trigger_authentication: bool,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -173,6 +182,9 @@ fn run(args: RunArgs) -> ExitCode {
             settings: Settings {
                 resync: Duration::from_secs(args.resync_seconds),
                 field_manager: args.field_manager,
+                limits: Limits {
+                    allow_cluster_trigger_authentication: args.allow_cluster_trigger_authentication,
+                },
                 ..Settings::default()
             },
             leader_election: args.leader_elect.then(|| LeaseOptions {

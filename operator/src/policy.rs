@@ -182,9 +182,11 @@ fn cel_string(s: &str) -> String {
 
 /// The policy and its binding, as API objects.
 pub fn objects() -> [Value; 2] {
+    // The CRD's labels: it goes and stays with the CRD (`make undeploy` keeps both), and
+    // config/crd, which labels everything under crds/ so, then adds nothing that differs.
     let labels = json!({
         "app.kubernetes.io/name": "serverless-operator",
-        "app.kubernetes.io/component": "admission",
+        "app.kubernetes.io/component": "crd",
     });
     [
         json!({
@@ -193,12 +195,21 @@ pub fn objects() -> [Value; 2] {
             "metadata": {"name": POLICY_NAME, "labels": labels},
             "spec": {
                 "failurePolicy": "Fail",
-                "matchConstraints": {"resourceRules": [{
-                    "apiGroups": ["serverless-operator.dev"],
-                    "apiVersions": ["*"],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": ["serverlessapps"],
-                }]},
+                // `matchConstraints` and `matchResources` are atomic: written out with the
+                // server's defaults, so that two appliers of this same file (kubectl, then
+                // Flux or Argo CD) do not conflict over a value only the defaults changed.
+                "matchConstraints": {
+                    "matchPolicy": "Equivalent",
+                    "namespaceSelector": {},
+                    "objectSelector": {},
+                    "resourceRules": [{
+                        "apiGroups": ["serverless-operator.dev"],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["serverlessapps"],
+                        "scope": "*",
+                    }],
+                },
                 "validations": validations(),
             },
         }),
@@ -209,11 +220,15 @@ pub fn objects() -> [Value; 2] {
             "spec": {
                 "policyName": POLICY_NAME,
                 "validationActions": ["Deny"],
-                "matchResources": {"namespaceSelector": {"matchExpressions": [{
-                    "key": ALLOW_LABEL,
-                    "operator": "NotIn",
-                    "values": [ALLOW_VALUE],
-                }]}},
+                "matchResources": {
+                    "matchPolicy": "Equivalent",
+                    "namespaceSelector": {"matchExpressions": [{
+                        "key": ALLOW_LABEL,
+                        "operator": "NotIn",
+                        "values": [ALLOW_VALUE],
+                    }]},
+                    "objectSelector": {},
+                },
             },
         }),
     ]

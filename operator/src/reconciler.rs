@@ -31,6 +31,7 @@ use crate::children::{self, Child, ChildKind, HTTPScaledObject, ScaledObject};
 use crate::diff;
 use crate::error::{Error, Result};
 use crate::labels::{APP_LABEL, FIELD_MANAGER};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::status::{self, Observed, Stall};
 
@@ -191,6 +192,8 @@ pub struct Settings {
     /// often within a second; such a change inside this window is written at its end, together
     /// with whatever else changed by then.
     pub status_interval: Duration,
+    /// What apps may ask for beyond the defaults.
+    pub limits: Limits,
 }
 
 impl Default for Settings {
@@ -201,6 +204,7 @@ impl Default for Settings {
             max_backoff: Duration::from_secs(300),
             field_manager: FIELD_MANAGER.to_string(),
             status_interval: Duration::from_secs(2),
+            limits: Limits::default(),
         }
     }
 }
@@ -416,7 +420,12 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
         ctx.caches_ready.store(true, Ordering::Relaxed);
     }
 
-    let desired = match children::desired(app) {
+    let desired = match ctx
+        .settings
+        .limits
+        .check(app)
+        .and_then(|()| children::desired(app))
+    {
         Ok(desired) => desired,
         Err(err) => {
             let stall = Stall {
