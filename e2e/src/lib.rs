@@ -322,7 +322,17 @@ impl Operator {
 
     /// Same, with a `RUST_LOG` filter of its own.
     pub async fn start_with_log(ns: &TestNamespace, extra_args: &[&str], log_filter: &str) -> Self {
-        let (kubeconfig, username) = service_account_kubeconfig(ns).await;
+        Self::start_as(ns, extra_args, log_filter, OPERATOR_ROLE).await
+    }
+
+    /// Same, with the ClusterRole of `role_file` (see [`install_cluster_role`]).
+    pub async fn start_as(
+        ns: &TestNamespace,
+        extra_args: &[&str],
+        log_filter: &str,
+        role_file: &str,
+    ) -> Self {
+        let (kubeconfig, username) = service_account_kubeconfig(ns, role_file).await;
         let log = repo()
             .join("target/e2e-logs")
             .join(format!("{}.log", ns.name));
@@ -545,12 +555,26 @@ impl Drop for Operator {
     }
 }
 
+/// The operator's ClusterRole of config/rbac (config/default's).
+pub const OPERATOR_ROLE: &str = "config/rbac/role.yaml";
+/// The operator's ClusterRole when it acts as the tenant (config/impersonation's).
+pub const IMPERSONATING_ROLE: &str = "config/impersonation/role.yaml";
+
 /// Apply the operator's ClusterRole exactly as `config/rbac/role.yaml` defines it; returns its
 /// name.
 pub async fn install_operator_cluster_role(client: &Client) -> String {
-    let text = std::fs::read_to_string(repo().join("config/rbac/role.yaml"))
-        .expect("config/rbac/role.yaml");
-    let role: ClusterRole = serde_saphyr::from_str(&text).expect("ClusterRole YAML");
+    install_cluster_role(client, OPERATOR_ROLE).await
+}
+
+/// Apply the ClusterRole of `file` (relative to the repository), with the rules it defines; a
+/// role other than config/rbac's gets a name of its own, so tests using either can run at once.
+pub async fn install_cluster_role(client: &Client, file: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut role: ClusterRole = serde_saphyr::from_str(&text).expect("ClusterRole YAML");
+    if file != OPERATOR_ROLE {
+        let dir = file.rsplit('/').nth(1).unwrap_or("other");
+        role.metadata.name = Some(format!("{}-{dir}", role.name_any()));
+    }
     let name = role.name_any();
     Api::<ClusterRole>::all(client.clone())
         .patch(
@@ -565,7 +589,7 @@ pub async fn install_operator_cluster_role(client: &Client) -> String {
 
 /// A kubeconfig for a ServiceAccount `serverless-operator` in the test namespace, bound to the
 /// operator's least-privilege ClusterRole from config/rbac; token from the TokenRequest API.
-async fn service_account_kubeconfig(ns: &TestNamespace) -> (PathBuf, String) {
+async fn service_account_kubeconfig(ns: &TestNamespace, role_file: &str) -> (PathBuf, String) {
     let sa_name = "serverless-operator";
     let sa: ServiceAccount =
         serde_json::from_value(json!({"metadata": {"name": sa_name}})).expect("sa");
@@ -577,7 +601,7 @@ async fn service_account_kubeconfig(ns: &TestNamespace) -> (PathBuf, String) {
         )
         .await
         .expect("service account");
-    let role = install_operator_cluster_role(&ns.client).await;
+    let role = install_cluster_role(&ns.client, role_file).await;
     let binding = ClusterRoleBinding {
         metadata: kube::api::ObjectMeta {
             name: Some(format!("{}-operator", ns.name)),
@@ -663,6 +687,9 @@ pub struct AuditEvent {
     pub stage: String,
     pub verb: String,
     pub user: AuditUser,
+    /// Whom `user` acted as, when it impersonated someone.
+    #[serde(default)]
+    pub impersonated_user: Option<AuditUser>,
     #[serde(default)]
     pub object_ref: Option<AuditObject>,
 }

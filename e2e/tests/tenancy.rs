@@ -422,3 +422,164 @@ async fn a_cluster_trigger_authentication_is_not_lent_to_a_tenant() {
         .expect("deployments");
     assert!(deployments.items.is_empty(), "{:?}", deployments.items);
 }
+
+/// Apply `config/impersonation/tenant` to `ns` as a platform team would (a kustomization of
+/// its own setting the namespace), plus `extra` objects.
+fn tenant_account(ns: &str, extra: &[Value]) {
+    let dir = repo().join("target/e2e-tenant").join(ns);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!("namespace: {ns}\nresources:\n  - ../../../config/impersonation/tenant\n"),
+    )
+    .expect("kustomization");
+    let out = kubectl(&["apply", "--server-side", "-k", dir.to_str().expect("dir")]);
+    assert!(out.success, "{}", out.stderr);
+    for object in extra {
+        kubectl_apply(ns, &object.to_string());
+    }
+}
+
+async fn wait_stalled(ns: &TestNamespace, app: &str, reason: &str) -> String {
+    wait_for(&format!("{app} Stalled with {reason}"), TIMEOUT, || async {
+        let current = ns.apps().get(app).await.map_err(|e| e.to_string())?;
+        let status = current.status.unwrap_or_default();
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == reason)
+            .map(|c| c.message.clone())
+            .ok_or(format!("{:?}", status.conditions))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn acting_as_the_tenant_an_app_gets_only_what_its_account_may_use() {
+    let ns = TestNamespace::new("tenant-as").await;
+    install_crds(&ns.client, false).await;
+    grant(&ns.name, TENANT, "serverlessapps-editor");
+    // The platform team's part: the account, plus one Secret it may hand to pods.
+    tenant_account(
+        &ns.name,
+        &[
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-config"},
+                   "stringData": {"url": "redis://cache:6379"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-admin"},
+                   "stringData": {"password": "root"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "serverless-apps-secrets"},
+                   "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                              "resourceNames": ["app-config"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "serverless-apps-secrets"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                               "name": "serverless-apps-secrets"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "serverless-apps",
+                                 "namespace": ns.name}]}),
+        ],
+    );
+    let audit = audit_log();
+    let offset = audit.as_deref().map(audit_offset);
+    let operator = Operator::start_as(
+        &ns,
+        &["--impersonate-service-account", "serverless-apps"],
+        "info",
+        IMPERSONATING_ROLE,
+    )
+    .await;
+
+    // Allowed: children the account may create, a Secret it may read.
+    let mut good = app("good");
+    good["spec"]["master"]
+        .as_object_mut()
+        .expect("master")
+        .remove("expose");
+    good["spec"]["env"] = json!([{"name": "CACHE", "valueFrom":
+        {"secretKeyRef": {"name": "app-config", "key": "url"}}}]);
+    let out = tenant_apply(&ns.name, &good, false);
+    assert!(out.success, "{}", out.stderr);
+    ns.wait_ready("good", TIMEOUT).await;
+    if let (Some(log), Some(offset)) = (audit.as_deref(), offset) {
+        let writes: Vec<_> = audit_writes_since(log, offset, &operator.username)
+            .into_iter()
+            .filter(|e| {
+                e.object_ref
+                    .as_ref()
+                    .and_then(|o| o.resource.as_deref())
+                    .is_some_and(|r| r == "deployments" || r == "services")
+            })
+            .collect();
+        assert!(!writes.is_empty(), "no child writes in the audit log");
+        let account = format!("system:serviceaccount:{}:serverless-apps", ns.name);
+        for write in &writes {
+            assert_eq!(
+                write
+                    .impersonated_user
+                    .as_ref()
+                    .map(|u| u.username.as_str()),
+                Some(account.as_str()),
+                "a child written as the operator itself: {write:?}"
+            );
+        }
+    }
+
+    // A Secret the account may not read, another account for the pods, an Ingress the
+    // account may not create: each stalls its app, naming the cause.
+    let mut secret = app("secret");
+    secret["spec"]["master"]
+        .as_object_mut()
+        .expect("master")
+        .remove("expose");
+    secret["spec"]["envFrom"] = json!([{"secretRef": {"name": "db-admin"}}]);
+    let mut account = app("account");
+    account["spec"]["master"]
+        .as_object_mut()
+        .expect("master")
+        .remove("expose");
+    account["spec"]["workers"][0]["serviceAccountName"] = json!("admin");
+    for doc in [&secret, &account, &app("exposed")] {
+        let out = tenant_apply(&ns.name, doc, false);
+        assert!(out.success, "{}", out.stderr);
+    }
+    let message = wait_stalled(&ns, "secret", "NotAllowed").await;
+    assert!(
+        message.starts_with("spec.envFrom[0].secretRef.name: ServiceAccount serverless-apps")
+            && message.contains("may not get Secret db-admin"),
+        "{message}"
+    );
+    let message = wait_stalled(&ns, "account", "NotAllowed").await;
+    assert!(
+        message.starts_with("spec.workers[orders].serviceAccountName: ")
+            && message.contains("may not create tokens of ServiceAccount admin"),
+        "{message}"
+    );
+    let message = wait_stalled(&ns, "exposed", "ApplyFailed").await;
+    assert!(
+        message.contains("Ingress exposed") && message.contains("forbidden"),
+        "{message}"
+    );
+    // Refused apps got nothing; the Ingress of the last is the one thing missing.
+    let deployments = ns.api::<k8s_openapi::api::apps::v1::Deployment>();
+    for name in ["secret", "secret-orders", "account", "account-orders"] {
+        assert!(
+            deployments.get_opt(name).await.expect("get").is_none(),
+            "{name} was created"
+        );
+    }
+    assert!(
+        ns.api::<Ingress>()
+            .get_opt("exposed")
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    // Granting the account the Secret lets that app through, by itself.
+    let grant = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "serverless-apps-secrets"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                   "resourceNames": ["app-config", "db-admin"]}]});
+    kubectl_apply(&ns.name, &grant.to_string());
+    ns.wait_ready("secret", Duration::from_secs(360)).await;
+}

@@ -22,6 +22,7 @@ use kube_lease_manager::LeaseManagerBuilder;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
+use crate::access::Impersonation;
 use crate::api::ServerlessApp;
 use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
 use crate::children::{HTTPScaledObject, ScaledObject};
@@ -66,6 +67,8 @@ pub struct Options {
     pub settings: Settings,
     /// Reconcile only while holding this Lease; always when None.
     pub leader_election: Option<LeaseOptions>,
+    /// Write each app's children as a ServiceAccount of its namespace.
+    pub impersonation: Option<Arc<Impersonation>>,
 }
 
 /// The Lease that elects one active replica.
@@ -285,13 +288,16 @@ pub async fn run(
             ready_metrics.set_ready(true);
         }
     });
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        stores,
-        recorder,
-        options.settings.clone(),
-        metrics,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            stores,
+            recorder,
+            options.settings.clone(),
+            metrics,
+        )
+        .with_impersonation(options.impersonation.clone()),
+    );
 
     info!(
         namespace = ns.unwrap_or("<all>"),

@@ -44,6 +44,9 @@ pub enum Error {
         holder: String,
     },
 
+    #[error("checking what the app's ServiceAccount may use: {}", api_message(.0))]
+    Authorize(#[source] kube::Error),
+
     #[error("updating status: {}", api_message(.0))]
     Status(#[source] kube::Error),
 
@@ -68,6 +71,7 @@ impl Error {
             Error::Delete { .. } => "PruneFailed",
             Error::NotOwned { .. } => "NotOwned",
             Error::Status(_) => "StatusFailed",
+            Error::Authorize(_) => "AuthorizeFailed",
             Error::Encode { .. } => "EncodeFailed",
         }
     }
@@ -86,7 +90,7 @@ impl Error {
                 source,
                 kube::Error::Api(s) if matches!(s.code, 400 | 403 | 422)
             ),
-            Error::Delete { .. } | Error::Status(_) => false,
+            Error::Delete { .. } | Error::Status(_) | Error::Authorize(_) => false,
         }
     }
 }

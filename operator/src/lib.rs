@@ -6,6 +6,7 @@
 //! talks to the API server; [`render`] is the offline path over the same builders.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod children;
 pub mod controller;

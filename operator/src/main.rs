@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use serverless_operator::access::Impersonation;
 use serverless_operator::controller::{self, AppsHandle, LeaseOptions, Options};
 use serverless_operator::limits::Limits;
 use serverless_operator::metrics::{self, Metrics};
@@ -84,6 +85,11 @@ struct RunArgs {
         default_value_t = false
     )]
     allow_cluster_trigger_authentication: bool,
+    /// Write each app's children as the ServiceAccount of this name in the app's namespace
+    /// (which must exist and may create them), so an app gets exactly what that account may
+    /// create, and may use only the Secrets, ConfigMaps and ServiceAccounts it may use.
+    #[arg(long, env = "IMPERSONATE_SERVICE_ACCOUNT", value_name = "NAME")]
+    impersonate_service_account: Option<String>,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -152,13 +158,17 @@ fn run(args: RunArgs) -> ExitCode {
     };
     runtime.block_on(async {
         let metrics = Arc::new(Metrics::default());
-        let client = match client(metrics.clone()).await {
-            Ok(client) => client,
+        let (client, config) = match client(metrics.clone()).await {
+            Ok(built) => built,
             Err(err) => {
                 tracing::error!(error = %err, "cannot build a Kubernetes client");
                 return ExitCode::FAILURE;
             }
         };
+        let impersonation = args.impersonate_service_account.map(|account| {
+            tracing::info!(%account, "writing apps' children as this ServiceAccount of their namespace");
+            Arc::new(Impersonation::new(account, config, metrics.clone()))
+        });
         let listener = match tokio::net::TcpListener::bind(args.metrics_addr).await {
             Ok(listener) => listener,
             Err(err) => {
@@ -194,6 +204,7 @@ fn run(args: RunArgs) -> ExitCode {
                 duration_seconds: args.lease_duration_seconds,
                 grace_seconds: (args.lease_duration_seconds / 3).max(1),
             }),
+            impersonation,
         };
         match controller::run_until_shutdown(client, options, metrics, apps).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -205,17 +216,19 @@ fn run(args: RunArgs) -> ExitCode {
     })
 }
 
-/// A client from the kubeconfig or in-cluster config, counting every request it sends.
-async fn client(metrics: Arc<Metrics>) -> Result<kube::Client, kube::Error> {
+/// A client from the kubeconfig or in-cluster config, counting every request it sends, and the
+/// config it was built from.
+async fn client(metrics: Arc<Metrics>) -> Result<(kube::Client, kube::Config), kube::Error> {
     let mut config = kube::Config::infer()
         .await
         .map_err(kube::Error::InferConfig)?;
     // Without a read timeout a request on a connection the API server dropped (a restart, say)
     // can hang forever. Watches are cut by the server sooner (controller::WATCH_TIMEOUT_SECS).
     config.read_timeout = Some(controller::READ_TIMEOUT);
-    Ok(kube::client::ClientBuilder::try_from(config)?
+    let client = kube::client::ClientBuilder::try_from(config.clone())?
         .with_layer(&metrics::counting_layer(metrics))
-        .build())
+        .build();
+    Ok((client, config))
 }
 
 fn init_logging(format: LogFormat) {

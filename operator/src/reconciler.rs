@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
+use crate::access::Impersonation;
 use crate::api::{API_VERSION, KIND, ServerlessApp};
 use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
 use crate::children::{self, Child, ChildKind, HTTPScaledObject, ScaledObject};
@@ -171,6 +172,9 @@ impl Stores {
     }
 }
 
+/// An app's uid and `metadata.generation`: one version of its spec.
+type Generation = (String, Option<i64>);
+
 /// Longest wait before looking again at an object in the way that the operator does not own.
 const NOT_OWNED_RECHECK: Duration = Duration::from_secs(30);
 
@@ -225,6 +229,10 @@ pub struct Context {
     written: Mutex<HashMap<ObjectRef<ServerlessApp>, StatusWrites>>,
     /// Set once the caches were seen full.
     caches_ready: AtomicBool,
+    /// When set, children are written as a ServiceAccount of each app's namespace.
+    impersonation: Option<Arc<Impersonation>>,
+    /// Per app, the uid and generation whose references that account was last allowed.
+    authorized: Mutex<HashMap<ObjectRef<ServerlessApp>, Generation>>,
 }
 
 impl Context {
@@ -245,7 +253,52 @@ impl Context {
             pruned: Mutex::default(),
             written: Mutex::default(),
             caches_ready: AtomicBool::new(false),
+            impersonation: None,
+            authorized: Mutex::default(),
         }
+    }
+
+    /// Write children as a ServiceAccount of each app's namespace.
+    pub fn with_impersonation(mut self, impersonation: Option<Arc<Impersonation>>) -> Self {
+        self.impersonation = impersonation;
+        self
+    }
+
+    /// The client children of namespace `ns` are written (applied, deleted) with.
+    fn writer(&self, ns: &str, kind: ChildKind, name: &str) -> Result<Client> {
+        match &self.impersonation {
+            None => Ok(self.client.clone()),
+            Some(imp) => imp.client(ns).map_err(|source| Error::Apply {
+                kind: kind.as_str(),
+                name: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// In impersonation mode, refuse the app unless its namespace's account may use what the
+    /// app's pods would use. Asked once per generation (and after a restart), so steady state
+    /// sends nothing; a refusal is asked again at each retry.
+    async fn authorize(&self, app: &ServerlessApp, ns: &str) -> Result<()> {
+        let Some(imp) = &self.impersonation else {
+            return Ok(());
+        };
+        let key = ObjectRef::from_obj(app);
+        let mark = (app.uid().unwrap_or_default(), app.metadata.generation);
+        let done = self
+            .authorized
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            == Some(&mark);
+        if !done {
+            imp.authorize(app, ns).await?;
+            self.authorized
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, mark);
+        }
+        Ok(())
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<ServerlessApp>, u32>> {
@@ -281,6 +334,10 @@ impl Context {
         self.pruned().remove(app);
         self.failures().remove(app);
         self.written().remove(app);
+        self.authorized
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(app);
     }
 
     fn written(
@@ -420,13 +477,19 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
         ctx.caches_ready.store(true, Ordering::Relaxed);
     }
 
-    let desired = match ctx
+    let checked = match ctx
         .settings
         .limits
         .check(app)
         .and_then(|()| children::desired(app))
     {
+        Ok(desired) => ctx.authorize(app, &ns).await.map(|()| desired),
+        Err(err) => Err(err),
+    };
+    let desired = match checked {
         Ok(desired) => desired,
+        // A failed access review is retried without claiming the app is stalled.
+        Err(err) if !err.is_permanent() => return Err(err),
         Err(err) => {
             let stall = Stall {
                 reason: err.category().into(),
@@ -635,8 +698,9 @@ async fn apply_if_changed(
         }
         hand_over_replicas(ctx, ns, &name, &body, &observed.json).await?;
     }
+    let writer = ctx.writer(ns, kind, &name)?;
     with_kind!(kind, ctx.stores, |_store, T| {
-        apply::<T>(&ctx.client, &ctx.settings.field_manager, ns, &name, &body)
+        apply::<T>(&writer, &ctx.settings.field_manager, ns, &name, &body)
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.as_str(),
@@ -715,13 +779,19 @@ async fn hand_over_replicas(
         "spec": {"replicas": replicas},
     });
     let manager = format!("{}-handover", ctx.settings.field_manager);
-    apply::<Deployment>(&ctx.client, &manager, ns, name, &body)
-        .await
-        .map_err(|source| Error::Apply {
-            kind: ChildKind::Deployment.as_str(),
-            name: name.to_string(),
-            source,
-        })?;
+    apply::<Deployment>(
+        &ctx.writer(ns, ChildKind::Deployment, name)?,
+        &manager,
+        ns,
+        name,
+        &body,
+    )
+    .await
+    .map_err(|source| Error::Apply {
+        kind: ChildKind::Deployment.as_str(),
+        name: name.to_string(),
+        source,
+    })?;
     debug!(%ns, %name, replicas, "replicas handed over to the autoscaler");
     Ok(())
 }
@@ -756,8 +826,9 @@ async fn delete(ctx: &Context, kind: ChildKind, ns: &str, name: &str, uid: Strin
         }),
         ..DeleteParams::background()
     };
+    let writer = ctx.writer(ns, kind, name)?;
     let result = with_kind!(kind, ctx.stores, |_store, T| {
-        Api::<T>::namespaced(ctx.client.clone(), ns)
+        Api::<T>::namespaced(writer.clone(), ns)
             .delete(name, &params)
             .await
             .map(|_| ())
