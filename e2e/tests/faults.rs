@@ -302,3 +302,74 @@ async fn a_refused_app_is_stalled_with_the_servers_message_and_others_proceed() 
         let _ = kubectl(&["delete", kind, &policy_name]);
     }
 }
+
+#[tokio::test]
+async fn pods_that_never_start_stall_the_app_at_the_progress_deadline() {
+    let Some(node) = RealNode::from_env() else {
+        eprintln!("no real node: simulated pods always start");
+        return;
+    };
+    let _lock = OUTAGE.lock().await;
+    let ns = TestNamespace::new("deadline").await;
+    install_crds(&ns.client, false).await;
+    let _operator = Operator::start(&ns, &[]).await;
+
+    // An image the registry does not have: the pod stays in ImagePullBackOff.
+    let missing = format!("{}/samples/does-not-exist:1", node.registry);
+    let doc = json!({
+        "apiVersion": "serverless-operator.dev/v1alpha1", "kind": "ServerlessApp",
+        "metadata": {"name": "stuck"},
+        "spec": {"image": missing,
+                 "master": {"ports": [{"name": "http", "port": 8080}],
+                            "replicas": {"min": 1, "max": 1},
+                            "placement": RealNode::placement()}}
+    });
+    kubectl_apply(&ns.name, &doc.to_string());
+    let deployments = ns.api::<Deployment>();
+    wait_for("the Deployment", TIMEOUT, || async {
+        deployments
+            .get("stuck")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    // The default deadline is ten minutes; a platform team's own field manager shortens it
+    // (the operator does not set the field, so it keeps that value).
+    deployments
+        .patch(
+            "stuck",
+            &PatchParams::apply("platform-team"),
+            &Patch::Apply(
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "stuck"},
+                                 "spec": {"progressDeadlineSeconds": 5}}),
+            ),
+        )
+        .await
+        .expect("patch the deadline");
+
+    let started = Instant::now();
+    let message = wait_for("Stalled with ProgressDeadlineExceeded", TIMEOUT, || async {
+        let app = ns.apps().get("stuck").await.map_err(|e| e.to_string())?;
+        let status = app.status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        assert!(
+            ready.is_none_or(|c| c.status == "False"),
+            "Ready while no pod runs: {ready:?}"
+        );
+        status
+            .conditions
+            .iter()
+            .find(|c| {
+                c.type_ == "Stalled" && c.status == "True" && c.reason == "ProgressDeadlineExceeded"
+            })
+            .map(|c| c.message.clone())
+            .ok_or(format!("{:?}", status.conditions))
+    })
+    .await;
+    assert!(
+        message.starts_with("master: Deployment stuck exceeded its progress deadline: 0/1"),
+        "{message}"
+    );
+    eprintln!("stalled {:?} after the deadline was set", started.elapsed());
+}

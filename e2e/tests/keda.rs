@@ -1,6 +1,6 @@
 //! KEDA's real CRDs: without them an app reports which CRD is missing while the rest of it is
 //! reconciled; once they are installed, the operator picks them up by itself and its
-//! ScaledObjects and HTTPScaledObjects are accepted and owned.
+//! ScaledObjects and HTTPScaledObjects are accepted and owned; removed again, the apps report it.
 //!
 //! One test in this binary on purpose: it removes and installs cluster-wide CRDs.
 
@@ -19,6 +19,89 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 async fn missing_keda_is_reported_and_recovered_from() {
     let admin = admin_client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    remove_keda_crds(&crds).await;
+
+    let ns = TestNamespace::new("keda").await;
+    install_crds(&ns.client, false).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, &sample("queue-worker.yaml"));
+    kubectl_apply(&ns.name, &sample("hello-function.yaml"));
+
+    // The clear condition, naming the CRD.
+    let apps = ns.apps();
+    wait_keda_missing(&apps).await;
+    // ...while the rest of the app is reconciled.
+    let deployments = ns.api::<Deployment>();
+    for name in ["thumbnails", "thumbnails-resize", "hello", "hello-greet"] {
+        deployments
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("Deployment {name}: {e}"));
+    }
+    let out = kubectl(&["describe", "serverlessapp", "-n", &ns.name, "thumbnails"]);
+    assert!(
+        out.stdout.contains("KedaNotInstalled"),
+        "no Event in describe: {}",
+        out.stdout
+    );
+
+    // KEDA arrives: the operator notices without a restart.
+    install_crds(&ns.client, true).await;
+    let thumbnails = ns.wait_ready("thumbnails", TIMEOUT).await;
+    let hello = ns.wait_ready("hello", TIMEOUT).await;
+    let scaled = ns
+        .api::<ScaledObject>()
+        .get("thumbnails-resize")
+        .await
+        .expect("ScaledObject");
+    assert_eq!(controller_uid(scaled.owner_references()), thumbnails.uid());
+    assert_eq!(scaled.spec.min_replica_count, Some(0));
+    let http = ns
+        .api::<HTTPScaledObject>()
+        .get("hello-greet")
+        .await
+        .expect("HTTPScaledObject");
+    assert_eq!(controller_uid(http.owner_references()), hello.uid());
+    assert_eq!(http.spec.hosts, ["hello.example.com"]);
+
+    // KEDA removed under running apps: they say so at once instead of staying Ready.
+    remove_keda_crds(&crds).await;
+    wait_keda_missing(&apps).await;
+    install_crds(&ns.client, true).await;
+    ns.wait_ready("thumbnails", TIMEOUT).await;
+}
+
+/// Wait until both sample apps are Stalled with KedaNotInstalled naming their CRD.
+async fn wait_keda_missing(apps: &Api<serverless_e2e::serverless_operator::ServerlessApp>) {
+    for (app, crd) in [
+        ("thumbnails", "scaledobjects.keda.sh"),
+        ("hello", "httpscaledobjects.http.keda.sh"),
+    ] {
+        wait_for(&format!("{app} to report KEDA missing"), TIMEOUT, || {
+            let apps = apps.clone();
+            async move {
+                let status = apps
+                    .get(app)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .status
+                    .unwrap_or_default();
+                let stalled = status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "Stalled" && c.status == "True");
+                match stalled {
+                    Some(c) if c.reason == "KedaNotInstalled" && c.message.contains(crd) => Ok(()),
+                    _ => Err(format!("{:?}", status.conditions)),
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Delete KEDA's ScaledObject and HTTPScaledObject CRDs and wait until they are gone.
+async fn remove_keda_crds(crds: &Api<CustomResourceDefinition>) {
     // KEDA's finalizer stays on ScaledObjects whose KEDA is gone (a stopped run, say), and would
     // hold their CRD in Terminating forever: strip it from leftovers first.
     for kind in ["scaledobjects.keda.sh", "httpscaledobjects.http.keda.sh"] {
@@ -68,73 +151,6 @@ async fn missing_keda_is_reported_and_recovered_from() {
         }
     })
     .await;
-
-    let ns = TestNamespace::new("keda").await;
-    install_crds(&ns.client, false).await;
-    let _operator = Operator::start(&ns, &[]).await;
-    kubectl_apply(&ns.name, &sample("queue-worker.yaml"));
-    kubectl_apply(&ns.name, &sample("hello-function.yaml"));
-
-    // The clear condition, naming the CRD.
-    let apps = ns.apps();
-    for (app, crd) in [
-        ("thumbnails", "scaledobjects.keda.sh"),
-        ("hello", "httpscaledobjects.http.keda.sh"),
-    ] {
-        wait_for(&format!("{app} to report KEDA missing"), TIMEOUT, || {
-            let apps = apps.clone();
-            async move {
-                let status = apps
-                    .get(app)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .status
-                    .unwrap_or_default();
-                let stalled = status
-                    .conditions
-                    .iter()
-                    .find(|c| c.type_ == "Stalled" && c.status == "True");
-                match stalled {
-                    Some(c) if c.reason == "KedaNotInstalled" && c.message.contains(crd) => Ok(()),
-                    _ => Err(format!("{:?}", status.conditions)),
-                }
-            }
-        })
-        .await;
-    }
-    // ...while the rest of the app is reconciled.
-    let deployments = ns.api::<Deployment>();
-    for name in ["thumbnails", "thumbnails-resize", "hello", "hello-greet"] {
-        deployments
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("Deployment {name}: {e}"));
-    }
-    let out = kubectl(&["describe", "serverlessapp", "-n", &ns.name, "thumbnails"]);
-    assert!(
-        out.stdout.contains("KedaNotInstalled"),
-        "no Event in describe: {}",
-        out.stdout
-    );
-
-    // KEDA arrives: the operator notices without a restart.
-    install_crds(&ns.client, true).await;
-    let thumbnails = ns.wait_ready("thumbnails", TIMEOUT).await;
-    let hello = ns.wait_ready("hello", TIMEOUT).await;
-    let scaled = ns
-        .api::<ScaledObject>()
-        .get("thumbnails-resize")
-        .await
-        .expect("ScaledObject");
-    assert_eq!(controller_uid(scaled.owner_references()), thumbnails.uid());
-    assert_eq!(scaled.spec.min_replica_count, Some(0));
-    let http = ns
-        .api::<HTTPScaledObject>()
-        .get("hello-greet")
-        .await
-        .expect("HTTPScaledObject");
-    assert_eq!(controller_uid(http.owner_references()), hello.uid());
-    assert_eq!(http.spec.hosts, ["hello.example.com"]);
 }
 
 fn controller_uid(

@@ -731,6 +731,9 @@ pub enum ComponentState {
     Progressing,
     /// Its scaler's CRD is not installed in the cluster.
     ScalerMissing,
+    /// Its Deployment stopped progressing (`ProgressDeadlineExceeded`): pods that do not start
+    /// or never turn ready.
+    Failed,
 }
 
 impl ServerlessApp {

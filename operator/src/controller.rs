@@ -246,14 +246,18 @@ pub async fn run(
     )
     .default_backoff()
     .reflect(crd_writer)
-    .applied_objects()
-    .filter_map(|crd| async move {
-        match crd {
-            Ok(crd)
-                if [SCALED_OBJECT_CRD, HTTP_SCALED_OBJECT_CRD]
-                    .contains(&crd.name_any().as_str()) =>
-            {
+    .filter_map(|event| async move {
+        let is_keda = |crd: &PartialObjectMeta<CustomResourceDefinition>| {
+            [SCALED_OBJECT_CRD, HTTP_SCALED_OBJECT_CRD].contains(&crd.name_any().as_str())
+        };
+        match event {
+            Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd)) if is_keda(&crd) => {
                 info!(crd = %crd.name_any(), "KEDA CRD present");
+                Some(())
+            }
+            // Its apps' scalers went with it: they must say so rather than stay Ready.
+            Ok(watcher::Event::Delete(crd)) if is_keda(&crd) => {
+                warn!(crd = %crd.name_any(), "KEDA CRD removed");
                 Some(())
             }
             Ok(_) => None,

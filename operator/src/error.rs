@@ -95,6 +95,20 @@ impl Error {
     }
 }
 
+impl Error {
+    /// An answer of the API server refusing a write, as opposed to a lost connection or an
+    /// overloaded server: the same body will most likely be refused again.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Error::Apply { source, .. } | Error::Delete { source, .. } => matches!(
+                source,
+                kube::Error::Api(s) if s.code >= 400 && !matches!(s.code, 408 | 409 | 429 | 503 | 504)
+            ),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The API server's own message for an API error (what `kubectl` would print), or the error

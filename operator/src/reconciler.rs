@@ -580,14 +580,22 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
         .await;
     }
 
-    // A refusal by the API server is reported as Stalled; a transient failure is only retried.
-    let stall = failure
+    // A refusal by the API server is reported as Stalled: at once when no retry can help, and
+    // when a retry got the same kind of answer back. Anything else is retried with the app not
+    // Ready meanwhile (its children may not match its spec).
+    let retried = ctx
+        .failures()
+        .get(&ObjectRef::from_obj(app))
+        .is_some_and(|n| *n > 0);
+    let stalls = |e: &Error| e.is_permanent() || (retried && e.is_refusal());
+    let stall = failure.as_ref().filter(|e| stalls(e)).map(|e| Stall {
+        reason: e.category().into(),
+        message: e.to_string(),
+    });
+    let retrying = failure
         .as_ref()
-        .filter(|e| e.is_permanent())
-        .map(|e| Stall {
-            reason: e.category().into(),
-            message: e.to_string(),
-        });
+        .filter(|e| !stalls(e))
+        .map(ToString::to_string);
     let deployments: Vec<_> = desired
         .iter()
         .filter(|c| c.kind() == ChildKind::Deployment)
@@ -618,6 +626,7 @@ async fn reconcile_app(app: &Arc<ServerlessApp>, ctx: &Arc<Context>) -> Result<A
             .collect(),
         missing_crds,
         stall,
+        retrying,
     };
     let status_due = write_status(app, ctx, &observed).await?;
 
@@ -876,6 +885,17 @@ async fn write_status(
         debug!(ns = app.namespace(), app = %app.name_any(), ?wait, "status write deferred");
         return Ok(Some(wait));
     }
+    let body = json!({ "apiVersion": API_VERSION, "kind": KIND, "status": next });
+    let ns = app.namespace().unwrap_or_default();
+    let written = Api::<ServerlessApp>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(
+            &app.name_any(),
+            &PatchParams::apply(&ctx.settings.field_manager).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(Error::Status)?;
+    // Events tell of transitions the status now shows, never of one that failed to be written.
     let stalled = |s: Option<&crate::ServerlessAppStatus>| {
         s.and_then(|s| {
             s.conditions
@@ -911,17 +931,6 @@ async fn write_status(
         )
         .await;
     }
-
-    let body = json!({ "apiVersion": API_VERSION, "kind": KIND, "status": next });
-    let ns = app.namespace().unwrap_or_default();
-    let written = Api::<ServerlessApp>::namespaced(ctx.client.clone(), &ns)
-        .patch_status(
-            &app.name_any(),
-            &PatchParams::apply(&ctx.settings.field_manager).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(Error::Status)?;
     ctx.record_status(app, written.metadata.resource_version, next);
     Ok(None)
 }

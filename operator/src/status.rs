@@ -37,6 +37,9 @@ pub struct Observed<'a> {
     pub missing_crds: Vec<&'static str>,
     /// A failure that stops progress (an apply the API server refused, say).
     pub stall: Option<Stall>,
+    /// A failure that a retry may still get past (the API server unreachable, say): the app
+    /// is not Ready meanwhile, since its children may not match its spec.
+    pub retrying: Option<String>,
 }
 
 /// The status an app should have. Conditions keep their `lastTransitionTime` from `previous`
@@ -75,7 +78,17 @@ pub fn compute(
                 .join(", ")
         ),
     });
-    let stall = observed.stall.clone().or(missing_keda);
+    // A Deployment past its progress deadline needs someone to change something too.
+    let failed: Vec<String> = components
+        .iter()
+        .filter(|c| c.state == ComponentState::Failed)
+        .map(|c| format!("{}: {}", c.name, c.message.as_deref().unwrap_or_default()))
+        .collect();
+    let deadline = (!failed.is_empty()).then(|| Stall {
+        reason: "ProgressDeadlineExceeded".into(),
+        message: failed.join("; "),
+    });
+    let stall = observed.stall.clone().or(deadline).or(missing_keda);
     let not_ready: Vec<String> = components
         .iter()
         .filter(|c| !healthy(c))
@@ -88,6 +101,11 @@ pub fn compute(
     let generation = app.metadata.generation;
     let (ready, ready_reason, ready_message) = match (&stall, not_ready.is_empty()) {
         (Some(s), _) => (false, s.reason.clone(), s.message.clone()),
+        (None, _) if observed.retrying.is_some() => (
+            false,
+            "Retrying".to_string(),
+            observed.retrying.clone().unwrap_or_default(),
+        ),
         (None, true) => (
             true,
             "Ready".to_string(),
@@ -207,7 +225,21 @@ fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> 
             Some(failure) => format!("{progress}: {failure}"),
             None => progress,
         };
-        (ComponentState::Progressing, Some(message))
+        let past_deadline = st.conditions.iter().flatten().any(|c| {
+            c.type_.as_deref() == Some("Progressing")
+                && c.status.as_deref() == Some("False")
+                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        });
+        if past_deadline {
+            (
+                ComponentState::Failed,
+                Some(format!(
+                    "Deployment {name} exceeded its progress deadline: {message}"
+                )),
+            )
+        } else {
+            (ComponentState::Progressing, Some(message))
+        }
     };
     status
 }
@@ -248,4 +280,71 @@ fn master_url(app: &ServerlessApp) -> Option<String> {
         PortProtocol::Tcp => "tcp",
     };
     Some(format!("{scheme}://{host}:{}", port.port))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_deployment_past_its_progress_deadline_stalls_the_app() {
+        let app: ServerlessApp = serde_json::from_value(json!({
+            "apiVersion": "serverless-operator.dev/v1alpha1", "kind": "ServerlessApp",
+            "metadata": {"name": "shop", "namespace": "prod", "generation": 2},
+            "spec": {"image": "i:1",
+                     "master": {"ports": [{"name": "http", "port": 80}], "replicas": {"min": 1, "max": 1}}}
+        }))
+        .unwrap();
+        let deployment = |reason: &str| -> Deployment {
+            serde_json::from_value(json!({
+                "metadata": {"name": "shop", "generation": 1},
+                "spec": {"replicas": 1, "selector": {}, "template": {}},
+                "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                           "unavailableReplicas": 1,
+                           "conditions": [{"type": "Progressing", "status": if reason == "ProgressDeadlineExceeded" { "False" } else { "True" },
+                                           "reason": reason}]}
+            }))
+            .unwrap()
+        };
+        let status_with = |d: &Deployment| {
+            let observed = Observed {
+                deployments: [("shop".to_string(), d)].into(),
+                ..Observed::default()
+            };
+            compute(&app, &observed, None, jiff::Timestamp::UNIX_EPOCH)
+        };
+
+        let late = deployment("ProgressDeadlineExceeded");
+        let status = status_with(&late);
+        let stalled = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STALLED)
+            .unwrap();
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "ProgressDeadlineExceeded")
+        );
+        assert!(
+            stalled
+                .message
+                .starts_with("master: Deployment shop exceeded its progress deadline: 0/1"),
+            "{}",
+            stalled.message
+        );
+        assert_eq!(status.components[0].state, ComponentState::Failed);
+
+        // Still within the deadline: progressing, not stalled.
+        let slow = deployment("ReplicaSetUpdated");
+        let status = status_with(&slow);
+        let stalled = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STALLED)
+            .unwrap();
+        assert_eq!(stalled.status, "False");
+        assert_eq!(status.components[0].state, ComponentState::Progressing);
+    }
 }

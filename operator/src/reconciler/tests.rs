@@ -32,11 +32,11 @@ impl Sent {
 
 /// Answers like an API server that accepts everything: applies echo the body, status patches
 /// return `app` with the new status, deletes succeed, reads find what `existing` holds by path
-/// and nothing else. Requests whose path contains `fail_path` get a 422 with a message.
+/// and nothing else. Requests whose path contains the failing path get its code with a message.
 async fn serve(
     mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
     sent: Arc<Mutex<Vec<Sent>>>,
-    fail_path: Option<String>,
+    fail: Option<(String, u16)>,
     app: Value,
     existing: Vec<(String, Value)>,
 ) {
@@ -57,13 +57,12 @@ async fn serve(
                 .to_string(),
             body: body.clone(),
         });
-        let (code, reply) = if fail_path
-            .as_ref()
-            .is_some_and(|f| path.contains(f.as_str()))
+        let (code, reply) = if let Some((_, code)) =
+            fail.as_ref().filter(|(f, _)| path.contains(f.as_str()))
         {
             (
-                422,
-                json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 422,
+                *code,
+                json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": code,
                        "reason": "Invalid",
                        "message": "admission webhook denied the request: images from this registry are not allowed"}),
             )
@@ -253,13 +252,14 @@ struct Harness {
 }
 
 fn harness(stores: Stores, fail_path: Option<&str>) -> Harness {
-    harness_with(stores, fail_path, Vec::new())
+    harness_with(stores, fail_path.map(|p| (p, 422)), Vec::new())
 }
 
-/// A harness whose API server also holds `existing` objects (path, object) the caches do not.
+/// A harness whose API server answers requests to `fail` (a path part and a code) with that
+/// code, and also holds `existing` objects (path, object) the caches do not.
 fn harness_with(
     stores: Stores,
-    fail_path: Option<&str>,
+    fail: Option<(&str, u16)>,
     existing: Vec<(String, Value)>,
 ) -> Harness {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -269,7 +269,7 @@ fn harness_with(
     let server = tokio::spawn(serve(
         handle,
         sent.clone(),
-        fail_path.map(String::from),
+        fail.map(|(p, c)| (p.to_string(), c)),
         stored,
         existing,
     ));
@@ -400,7 +400,8 @@ async fn steady_state_resync_sends_no_request_at_all() {
     h.reconcile(&app).await.unwrap();
     assert_eq!(
         h.writes(),
-        [format!("POST {EVENTS}"), format!("PATCH {STATUS}")]
+        // The Ready Event follows the write that made the app Ready.
+        [format!("PATCH {STATUS}"), format!("POST {EVENTS}")]
     );
     let status = h.status_written();
     assert_eq!(condition(&status, "Ready").status, "True", "{status:#?}");
@@ -432,7 +433,8 @@ async fn a_stale_app_cache_does_not_repeat_a_status_write() {
     h.reconcile(&stale).await.unwrap();
     assert_eq!(
         h.writes(),
-        [format!("POST {EVENTS}"), format!("PATCH {STATUS}")]
+        // The Ready Event follows the write that made the app Ready.
+        [format!("PATCH {STATUS}"), format!("POST {EVENTS}")]
     );
     let written = h.status_written();
     h.take();
@@ -904,4 +906,81 @@ async fn errors_back_off_exponentially_per_app() {
         error_policy(Arc::new(other), &err, h.ctx.clone()),
         Action::requeue(Duration::from_secs(1))
     );
+}
+
+#[tokio::test]
+async fn a_refusal_the_retry_gets_again_stalls_the_app() {
+    // A 500 for one Deployment's apply: the app's children are ready from the last spec.
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    caches.store_all(&app("img:1"));
+    let h = harness_with(stores, Some(("deployments/shop-queue", 500)), Vec::new());
+    let app = Arc::new(app("img:2"));
+
+    let err = h.reconcile(&app).await.unwrap_err();
+    assert!(err.is_refusal() && !err.is_permanent(), "{err}");
+    let status = h.status_written();
+    // Not Ready: the new spec is not applied, though the old children are all available.
+    let ready = condition(&status, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Retrying")
+    );
+    assert!(
+        ready.message.contains("Deployment shop-queue"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(condition(&status, "Stalled").status, "False");
+    h.take();
+
+    // The retry gets the same answer: the app is Stalled with it.
+    error_policy(app.clone(), &err, h.ctx.clone());
+    h.reconcile(&app).await.unwrap_err();
+    let stalled = condition(&h.status_written(), "Stalled").clone();
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "ApplyFailed")
+    );
+    assert!(
+        stalled.message.contains("not allowed"),
+        "{}",
+        stalled.message
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_api_server_is_retried_without_claiming_a_stall() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    caches.store_all(&app("img:1"));
+    let h = harness_with(stores, Some(("deployments/shop-queue", 503)), Vec::new());
+    let app = Arc::new(app("img:2"));
+    for _ in 0..3 {
+        let err = h.reconcile(&app).await.unwrap_err();
+        assert!(!err.is_refusal(), "{err}");
+        error_policy(app.clone(), &err, h.ctx.clone());
+    }
+    let sent = h.sent();
+    let last = sent
+        .iter()
+        .rev()
+        .find(|s| s.path.ends_with("/status"))
+        .expect("a status write");
+    let status: ServerlessAppStatus = serde_json::from_value(last.body["status"].clone()).unwrap();
+    assert_eq!(condition(&status, "Stalled").status, "False");
+    assert_eq!(condition(&status, "Ready").reason, "Retrying");
+}
+
+#[tokio::test]
+async fn no_event_tells_of_a_status_that_was_not_written() {
+    // Everything is ready, but the status write fails: no Ready Event may claim otherwise.
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let app = app("img:1");
+    caches.store_all(&app);
+    let h = harness_with(stores, Some(("/status", 500)), Vec::new());
+    let err = h.reconcile(&app).await.unwrap_err();
+    assert_eq!(err.category(), "StatusFailed");
+    assert_eq!(h.writes(), [format!("PATCH {STATUS}")]);
 }
