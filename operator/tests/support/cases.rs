@@ -16,6 +16,8 @@ pub fn valid() -> Value {
                 "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
                 "replicas": {"min": 1, "max": 3},
                 "autoscaling": {"cpuUtilization": 70, "memoryUtilization": 80},
+                "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}},
+                "livenessProbe": {"tcpSocket": {"port": 9090}},
                 "expose": {"serviceType": "LoadBalancer", "serviceAnnotations": {"a": "b"},
                            "ingress": {"host": "shop.example.com", "port": "http"}}
             },
@@ -115,6 +117,44 @@ pub const CEL_CASES: &[Case] = &[
                 .remove("ingress");
         },
         "master.ports must list at least one port",
+    ),
+    (
+        "readiness probe port unknown",
+        |a| {
+            a["spec"]["master"]["readinessProbe"] =
+                json!({"httpGet": {"path": "/", "port": "admin"}})
+        },
+        "readinessProbe.httpGet.port names no port of this component",
+    ),
+    (
+        "readiness tcp probe port unknown",
+        |a| a["spec"]["master"]["readinessProbe"] = json!({"tcpSocket": {"port": "admin"}}),
+        "readinessProbe.tcpSocket.port names no port of this component",
+    ),
+    (
+        "liveness probe port unknown",
+        |a| {
+            a["spec"]["workers"][1]["livenessProbe"] =
+                json!({"httpGet": {"path": "/", "port": "metrics"}})
+        },
+        "livenessProbe.httpGet.port names no port of this component",
+    ),
+    (
+        "liveness tcp probe port unknown on a worker without ports",
+        |a| a["spec"]["workers"][0]["livenessProbe"] = json!({"tcpSocket": {"port": "http"}}),
+        "livenessProbe.tcpSocket.port names no port of this component",
+    ),
+    (
+        "startup probe port unknown",
+        |a| {
+            a["spec"]["master"]["startupProbe"] = json!({"httpGet": {"path": "/", "port": "grpcx"}})
+        },
+        "startupProbe.httpGet.port names no port of this component",
+    ),
+    (
+        "startup tcp probe port unknown",
+        |a| a["spec"]["master"]["startupProbe"] = json!({"tcpSocket": {"port": "https"}}),
+        "startupProbe.tcpSocket.port names no port of this component",
     ),
     (
         "ingress port unknown",
