@@ -204,6 +204,21 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
     work.commit("install the operator and two apps");
 
     // Flux's objects are the committed config/flux, pointed at this repository and namespace.
+    // tenant.yaml: the account the apps are applied as, with its binding in this namespace.
+    let tenant = std::fs::read_to_string(repo().join("config/flux/tenant.yaml")).expect("tenant");
+    for mut object in serde_saphyr::from_multiple::<serde_json::Value>(&tenant).expect("yaml") {
+        match object["kind"].as_str() {
+            Some("ServiceAccount") => kubectl_apply("flux-system", &object.to_string()),
+            Some("RoleBinding") => {
+                object["metadata"]
+                    .as_object_mut()
+                    .expect("metadata")
+                    .remove("namespace");
+                kubectl_apply(&ns.name, &object.to_string());
+            }
+            _ => {}
+        }
+    }
     let started = Instant::now();
     for file in ["source.yaml", "operator.yaml", "apps.yaml"] {
         let text =
@@ -410,6 +425,67 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
     .await;
     eprintln!("flux: a removal was pruned in {:?}", removed.elapsed());
     ns.wait_ready("ledger", TIMEOUT).await;
+
+    // 3b. The apps path reaches nothing beyond ServerlessApps in their namespace: a committed
+    //     ClusterRoleBinding is refused (Flux applies as the tenant account) and never exists.
+    work.write(
+        "apps/escalate.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n\
+         metadata: {name: e2e-flux-escalate}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n\
+         subjects: [{kind: User, name: mallory, apiGroup: rbac.authorization.k8s.io}]\n",
+    );
+    work.write(
+        "apps/kustomization.yaml",
+        "resources: [fixed-size.yaml, escalate.yaml]\n",
+    );
+    work.commit("try to escalate through the apps path");
+    nudge(&ns.client, &flux.objects).await;
+    let refused = wait_for("Flux to refuse the ClusterRoleBinding", TIMEOUT, || {
+        let kustomizations = kustomizations.clone();
+        async move {
+            let object = kustomizations
+                .get("serverless-apps")
+                .await
+                .map_err(|e| e.to_string())?;
+            let conditions = &object.data["status"]["conditions"];
+            conditions
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    c["type"] == "Ready"
+                        && c["status"] == "False"
+                        && c["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("forbidden"))
+                })
+                .map(|c| c["message"].to_string())
+                .ok_or_else(|| conditions.to_string())
+        }
+    })
+    .await;
+    assert!(refused.contains("serverless-apps-flux"), "{refused}");
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(ns.client.clone());
+    assert!(
+        bindings
+            .get_opt("e2e-flux-escalate")
+            .await
+            .expect("get")
+            .is_none(),
+        "the apps path created a ClusterRoleBinding"
+    );
+    std::fs::remove_file(work.dir.join("apps/escalate.yaml")).expect("rm");
+    work.write("apps/kustomization.yaml", "resources: [fixed-size.yaml]\n");
+    work.commit("back to the apps");
+    nudge(&ns.client, &flux.objects).await;
+    wait_condition_ready(
+        &kustomizations,
+        "serverless-apps",
+        "Flux to apply the apps again",
+        TIMEOUT,
+    )
+    .await;
 
     // 5. Deleting the operator's Kustomization prunes the operator but never the CRD, so the
     //    apps (and their children) stay.
