@@ -13,7 +13,7 @@ CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 KUBECTL   = $(shell readlink -f $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current/kubectl 2>/dev/null || command -v kubectl)
 SAMPLE   ?= samples/flask-faas/flask-faas.yaml
 CRD      := crds/serverlessapps.serverless-operator.dev.yaml
-POLICY   := crds/serverlessapps-pod-security.yaml
+POLICY   := crds/serverlessapps-admission.yaml
 CLUSTER_BIN = $${XDG_CACHE_HOME:-$$HOME/.cache}/serverless-operator/bin/current
 
 # The operator's image: config/default names the same repository and tag.

@@ -159,7 +159,7 @@ where
 /// Apply the ServerlessApp CRD and KEDA's CRDs (when `with_keda`), and wait until established.
 pub async fn install_crds(client: &Client, with_keda: bool) {
     // The admission policy that goes with the CRD (cluster-wide; a no-op when unchanged).
-    let policy = repo().join("crds/serverlessapps-pod-security.yaml");
+    let policy = repo().join("crds/serverlessapps-admission.yaml");
     let out = kubectl(&[
         "apply",
         "--server-side",

@@ -583,3 +583,118 @@ async fn acting_as_the_tenant_an_app_gets_only_what_its_account_may_use() {
     kubectl_apply(&ns.name, &grant.to_string());
     ns.wait_ready("secret", Duration::from_secs(360)).await;
 }
+
+#[tokio::test]
+async fn in_a_tenant_namespace_an_app_claims_only_the_exposure_it_was_granted() {
+    let ns = TestNamespace::new("tenant-expose").await;
+    install_crds(&ns.client, false).await;
+    grant(&ns.name, TENANT, "serverlessapps-editor");
+    // What a cluster admin grants this tenant, on its namespace.
+    for (key, value) in [
+        (
+            policy::HOSTS_ANNOTATION,
+            "*.team-a.example.com, api.example.com",
+        ),
+        (policy::INGRESS_CLASSES_ANNOTATION, "internal"),
+        (
+            policy::ANNOTATION_PREFIXES_ANNOTATION,
+            "nginx.ingress.kubernetes.io/rewrite-",
+        ),
+    ] {
+        let out = kubectl(&["annotate", "namespace", &ns.name, &format!("{key}={value}")]);
+        assert!(out.success, "{}", out.stderr);
+    }
+    let out = kubectl(&[
+        "label",
+        "namespace",
+        &ns.name,
+        &format!("{}=true", policy::TENANT_LABEL),
+    ]);
+    assert!(out.success, "{}", out.stderr);
+
+    let mut base = app("exposed");
+    base["spec"]["master"]["expose"] = json!({"ingress": {
+        "host": "shop.team-a.example.com", "className": "internal",
+        "annotations": {"nginx.ingress.kubernetes.io/rewrite-target": "/"}}});
+    base["spec"]["workers"] = json!([{
+        "name": "web", "ports": [{"name": "http", "port": 8080}],
+        "replicas": {"min": 0, "max": 2},
+        "http": {"hosts": ["fn.team-a.example.com", "api.example.com"], "port": "http"}}]);
+    let mutate = |pointer: &str, value: Value| {
+        let mut doc = base.clone();
+        *doc.pointer_mut(pointer).expect(pointer) = value;
+        doc
+    };
+    let refused = [
+        (
+            mutate(
+                "/spec/master/expose",
+                json!({"serviceType": "LoadBalancer"}),
+            ),
+            "spec.master.expose.serviceType: Forbidden: LoadBalancer",
+        ),
+        (
+            mutate(
+                "/spec/master/expose",
+                json!({"serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}}),
+            ),
+            "spec.master.expose.serviceAnnotations: Forbidden: service.beta.kubernetes.io/aws-load-balancer-scheme",
+        ),
+        (
+            mutate("/spec/master/expose/ingress/className", json!("public")),
+            "spec.master.expose.ingress.className: Forbidden: public",
+        ),
+        (
+            mutate("/spec/master/expose/ingress/host", json!("pay.example.com")),
+            "spec.master.expose.ingress.host: Forbidden: pay.example.com",
+        ),
+        (
+            mutate("/spec/master/expose/ingress/host", json!("*.example.com")),
+            "spec.master.expose.ingress.host: Forbidden: *.example.com",
+        ),
+        (
+            mutate(
+                "/spec/master/expose/ingress/annotations",
+                json!({"nginx.ingress.kubernetes.io/server-snippet": "return 200;"}),
+            ),
+            "spec.master.expose.ingress.annotations: Forbidden: nginx.ingress.kubernetes.io/server-snippet",
+        ),
+        (
+            mutate(
+                "/spec/workers/0/http",
+                json!({"pathPrefixes": ["/pay"], "port": "http"}),
+            ),
+            "spec.workers[web].http.hosts: Required value",
+        ),
+        (
+            mutate(
+                "/spec/workers/0/http/hosts",
+                json!(["fn.team-a.example.com", "pay.team-b.example.com"]),
+            ),
+            "spec.workers[web].http.hosts: Forbidden: pay.team-b.example.com",
+        ),
+    ];
+    // A policy takes a moment to be enforced after it is created.
+    wait_for("the exposure policy in force", TIMEOUT, || async {
+        let out = tenant_apply(&ns.name, &refused[0].0, true);
+        (!out.success)
+            .then_some(())
+            .ok_or(format!("accepted: {}", out.stdout))
+    })
+    .await;
+    let mut wrong = Vec::new();
+    for (doc, expected) in &refused {
+        let out = tenant_apply(&ns.name, doc, true);
+        if out.success || !out.stderr.contains(expected) {
+            wrong.push(format!("{expected}: {}{}", out.stdout, out.stderr));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "not refused as expected:\n{}",
+        wrong.join("\n")
+    );
+    // What was granted passes.
+    let out = tenant_apply(&ns.name, &base, true);
+    assert!(out.success, "{}", out.stderr);
+}

@@ -1,10 +1,16 @@
-//! The admission policy that refuses, at `kubectl apply`, a ServerlessApp whose pods Pod Security
-//! "restricted" would refuse. The operator creates pods with its own rights, so without it a
-//! tenant allowed only ServerlessApps could still get a privileged pod through one.
+//! The admission policies that go with the CRD, refusing at `kubectl apply` what a tenant must
+//! not get through a ServerlessApp:
 //!
-//! It is a ValidatingAdmissionPolicy rather than CEL in the CRD because the exception belongs to
-//! the namespace, not to the manifest: a cluster admin allows more by labelling a namespace,
-//! which a tenant with rights over ServerlessApps alone cannot do.
+//! - pods that Pod Security "restricted" would refuse, in every namespace unless an admin's label
+//!   lifts it (the operator creates pods with its own rights, so without this a tenant allowed
+//!   only ServerlessApps could still get a privileged pod through one);
+//! - in a namespace an admin marks as a tenant's, exposure beyond what the namespace's
+//!   annotations grant: Service types, ingress classes, hosts (Ingress and HTTP add-on) and
+//!   controller annotations.
+//!
+//! They are ValidatingAdmissionPolicies rather than CEL in the CRD because the exceptions belong
+//! to the namespace, not to the manifest: labels and annotations on a namespace, which a tenant
+//! with rights over ServerlessApps alone cannot set.
 
 use serde_json::{Value, json};
 
@@ -180,14 +186,133 @@ fn cel_string(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The policy and its binding, as API objects.
-pub fn objects() -> [Value; 2] {
-    // The CRD's labels: it goes and stays with the CRD (`make undeploy` keeps both), and
+/// Name of the exposure policy and of its binding.
+pub const EXPOSURE_POLICY_NAME: &str = "serverlessapps-exposure.serverless-operator.dev";
+/// Namespace label that marks a tenant's namespace (the exposure policy applies there).
+pub const TENANT_LABEL: &str = "serverless-operator.dev/tenant";
+/// Namespace annotations listing what a tenant's apps may claim (comma-separated).
+pub const SERVICE_TYPES_ANNOTATION: &str = "serverless-operator.dev/service-types";
+pub const INGRESS_CLASSES_ANNOTATION: &str = "serverless-operator.dev/ingress-classes";
+pub const HOSTS_ANNOTATION: &str = "serverless-operator.dev/hosts";
+pub const ANNOTATION_PREFIXES_ANNOTATION: &str = "serverless-operator.dev/annotation-prefixes";
+
+/// CEL: whether host `h` matches one of `variables.hosts` (`*.example.com` matches any name
+/// under it, including the same wildcard).
+const HOST_ALLOWED: &str =
+    "variables.hosts.exists(p, p.startsWith('*.') ? h.endsWith(p.substring(1)) : h == p)";
+
+fn exposure_validations() -> Vec<Value> {
+    let granted = |annotation: &str, what: &str| {
+        format!("(granted by the namespace annotation {annotation}: {what})")
+    };
+    let list = |var: &str| {
+        format!("' + (size(variables.{var}) == 0 ? 'none' : variables.{var}.join(', ')) + '")
+    };
+    vec![
+        json!({
+            "expression": "object.spec.master.?expose.?serviceType.orValue('ClusterIP') in variables.serviceTypes",
+            "messageExpression": format!(
+                "'spec.master.expose.serviceType: Forbidden: ' + object.spec.master.?expose.?serviceType.orValue('ClusterIP') + ' is not a Service type this namespace may use {}'",
+                granted(SERVICE_TYPES_ANNOTATION, &list("serviceTypes"))
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": "object.spec.master.?expose.?serviceAnnotations.orValue({}).all(k, variables.annotationPrefixes.exists(p, k.startsWith(p)))",
+            "messageExpression": format!(
+                "'spec.master.expose.serviceAnnotations: Forbidden: ' + object.spec.master.expose.serviceAnnotations.filter(k, !variables.annotationPrefixes.exists(p, k.startsWith(p)))[0] + ' is not an annotation this namespace may set {}'",
+                granted(ANNOTATION_PREFIXES_ANNOTATION, &list("annotationPrefixes"))
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": "object.spec.master.?expose.?ingress.?className.orValue('') in [''] + variables.ingressClasses",
+            "messageExpression": format!(
+                "'spec.master.expose.ingress.className: Forbidden: ' + object.spec.master.expose.ingress.className + ' is not an ingress class this namespace may use {}'",
+                granted(INGRESS_CLASSES_ANNOTATION, &list("ingressClasses"))
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": format!("!object.spec.master.?expose.?ingress.hasValue() || [object.spec.master.expose.ingress.host].all(h, {HOST_ALLOWED})"),
+            "messageExpression": format!(
+                "'spec.master.expose.ingress.host: Forbidden: ' + object.spec.master.expose.ingress.host + ' is not a host this namespace may claim {}'",
+                granted(HOSTS_ANNOTATION, &list("hosts"))
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": "object.spec.master.?expose.?ingress.?annotations.orValue({}).all(k, variables.annotationPrefixes.exists(p, k.startsWith(p)))",
+            "messageExpression": format!(
+                "'spec.master.expose.ingress.annotations: Forbidden: ' + object.spec.master.expose.ingress.annotations.filter(k, !variables.annotationPrefixes.exists(p, k.startsWith(p)))[0] + ' is not an annotation this namespace may set {}'",
+                granted(ANNOTATION_PREFIXES_ANNOTATION, &list("annotationPrefixes"))
+            ),
+            "reason": "Forbidden",
+        }),
+        // Without hosts the add-on routes the paths on every host, other teams' included.
+        json!({
+            "expression": "object.spec.?workers.orValue([]).all(w, !has(w.http) || (has(w.http.hosts) && size(w.http.hosts) > 0))",
+            "messageExpression": "'spec.workers[' + object.spec.workers.filter(w, has(w.http) && !(has(w.http.hosts) && size(w.http.hosts) > 0))[0].name + '].http.hosts: Required value: in a tenant namespace an HTTP worker routes only its own hosts'",
+            "reason": "Invalid",
+        }),
+        json!({
+            "expression": format!("object.spec.?workers.orValue([]).all(w, !has(w.http) || w.http.?hosts.orValue([]).all(h, {HOST_ALLOWED}))"),
+            "messageExpression": format!(
+                "'spec.workers[' + object.spec.workers.filter(w, has(w.http) && !w.http.?hosts.orValue([]).all(h, {HOST_ALLOWED}))[0].name + '].http.hosts: Forbidden: ' + object.spec.workers.filter(w, has(w.http) && !w.http.?hosts.orValue([]).all(h, {HOST_ALLOWED}))[0].http.hosts.filter(h, !({HOST_ALLOWED}))[0] + ' is not a host this namespace may claim {}'",
+                granted(HOSTS_ANNOTATION, &list("hosts"))
+            ),
+            "reason": "Forbidden",
+        }),
+    ]
+}
+
+/// A comma-separated namespace annotation as a CEL list of trimmed, non-empty items.
+fn annotation_list(annotation: &str, default: &str) -> String {
+    format!(
+        "namespaceObject.metadata.?annotations.orValue({{}})[?{}].orValue('{default}').split(',').map(s, s.trim()).filter(s, s != '')",
+        cel_string(annotation)
+    )
+}
+
+/// The policies and their bindings, as API objects.
+pub fn objects() -> [Value; 4] {
+    // The CRD's labels: they go and stay with the CRD (`make undeploy` keeps them), and
     // config/crd, which labels everything under crds/ so, then adds nothing that differs.
     let labels = json!({
         "app.kubernetes.io/name": "serverless-operator",
         "app.kubernetes.io/component": "crd",
     });
+    // `matchConstraints` and `matchResources` are atomic: written out with the server's
+    // defaults, so that two appliers of this same file (kubectl, then Flux or Argo CD) do not
+    // conflict over a value only the defaults changed.
+    let match_constraints = json!({
+        "matchPolicy": "Equivalent",
+        "namespaceSelector": {},
+        "objectSelector": {},
+        "resourceRules": [{
+            "apiGroups": ["serverless-operator.dev"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["serverlessapps"],
+            "scope": "*",
+        }],
+    });
+    let binding = |name: &str, selector: Value| {
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "matchPolicy": "Equivalent",
+                    "namespaceSelector": selector,
+                    "objectSelector": {},
+                },
+            },
+        })
+    };
     [
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
@@ -195,46 +320,42 @@ pub fn objects() -> [Value; 2] {
             "metadata": {"name": POLICY_NAME, "labels": labels},
             "spec": {
                 "failurePolicy": "Fail",
-                // `matchConstraints` and `matchResources` are atomic: written out with the
-                // server's defaults, so that two appliers of this same file (kubectl, then
-                // Flux or Argo CD) do not conflict over a value only the defaults changed.
-                "matchConstraints": {
-                    "matchPolicy": "Equivalent",
-                    "namespaceSelector": {},
-                    "objectSelector": {},
-                    "resourceRules": [{
-                        "apiGroups": ["serverless-operator.dev"],
-                        "apiVersions": ["*"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["serverlessapps"],
-                        "scope": "*",
-                    }],
-                },
+                "matchConstraints": match_constraints,
                 "validations": validations(),
             },
         }),
+        binding(
+            POLICY_NAME,
+            json!({"matchExpressions": [{
+                "key": ALLOW_LABEL,
+                "operator": "NotIn",
+                "values": [ALLOW_VALUE],
+            }]}),
+        ),
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": POLICY_NAME, "labels": labels},
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": EXPOSURE_POLICY_NAME, "labels": labels},
             "spec": {
-                "policyName": POLICY_NAME,
-                "validationActions": ["Deny"],
-                "matchResources": {
-                    "matchPolicy": "Equivalent",
-                    "namespaceSelector": {"matchExpressions": [{
-                        "key": ALLOW_LABEL,
-                        "operator": "NotIn",
-                        "values": [ALLOW_VALUE],
-                    }]},
-                    "objectSelector": {},
-                },
+                "failurePolicy": "Fail",
+                "matchConstraints": match_constraints,
+                "variables": [
+                    {"name": "serviceTypes", "expression": annotation_list(SERVICE_TYPES_ANNOTATION, "ClusterIP")},
+                    {"name": "ingressClasses", "expression": annotation_list(INGRESS_CLASSES_ANNOTATION, "")},
+                    {"name": "hosts", "expression": annotation_list(HOSTS_ANNOTATION, "")},
+                    {"name": "annotationPrefixes", "expression": annotation_list(ANNOTATION_PREFIXES_ANNOTATION, "")},
+                ],
+                "validations": exposure_validations(),
             },
         }),
+        binding(
+            EXPOSURE_POLICY_NAME,
+            json!({"matchLabels": {TENANT_LABEL: "true"}}),
+        ),
     ]
 }
 
-/// The policy and its binding as YAML, as committed under `crds/`.
+/// The policies and their bindings as YAML, as committed under `crds/`.
 pub fn policy_yaml() -> String {
     let mut out = String::from(
         "# Generated by `serverless-operator policy` from operator/src/policy.rs. Do not edit: run `make manifests`.\n",

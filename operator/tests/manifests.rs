@@ -54,7 +54,7 @@ fn committed_crd_matches_the_rust_types() {
 
 #[test]
 fn committed_policy_matches_the_code() {
-    let path = repo().join("crds/serverlessapps-pod-security.yaml");
+    let path = repo().join("crds/serverlessapps-admission.yaml");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == serverless_operator::policy::policy_yaml(),
