@@ -151,6 +151,11 @@ fn quantity_rules(schema: &mut schemars::Schema) {
 
 /// A probe has exactly one handler, as the API server requires of a Pod's.
 fn probe_rules(schema: &mut schemars::Schema) {
+    // A port is a number or a port name (at most 15 characters): bounding it keeps the cost of
+    // the component's rules that look the name up within the API server's budget.
+    for handler in ["httpGet", "tcpSocket"] {
+        constrain(schema, &[handler, "port"], "maxLength", json!(15));
+    }
     schema.insert(
         "x-kubernetes-validations".into(),
         serde_json::json!([{
@@ -183,6 +188,17 @@ fn constrain(schema: &mut schemars::Schema, path: &[&str], keyword: &str, value:
 
 fn label_values(schema: &mut schemars::Schema) {
     constrain(schema, &[], "maxProperties", json!(64));
+    // Keys: CEL, since a structural schema cannot constrain map keys. An optional DNS-subdomain
+    // prefix and `/`, then a name of at most 63 characters.
+    constrain(
+        schema,
+        &[],
+        "x-kubernetes-validations",
+        json!([{
+            "rule": "self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$'))",
+            "message": "podLabels.keys must be label keys: an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        }]),
+    );
     let value = &["additionalProperties"];
     constrain(schema, value, "maxLength", json!(63));
     constrain(

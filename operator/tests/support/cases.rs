@@ -11,6 +11,7 @@ pub fn valid() -> Value {
         "metadata": {"name": "shop", "namespace": "default"},
         "spec": {
             "image": "registry.example/shop:1",
+            "podLabels": {"app.kubernetes.io/part-of": "shop", "team": "a"},
             "master": {
                 "ports": [{"name": "http", "port": 8080}, {"name": "grpc", "port": 9090, "protocol": "GRPC"}],
                 "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
@@ -117,6 +118,16 @@ pub const CEL_CASES: &[Case] = &[
                 .remove("ingress");
         },
         "master.ports must list at least one port",
+    ),
+    (
+        "pod label key with a space",
+        |a| a["spec"]["podLabels"] = json!({"team name": "shop"}),
+        "podLabels.keys must be label keys",
+    ),
+    (
+        "component pod label key with a bad prefix",
+        |a| a["spec"]["master"]["podLabels"] = json!({"Example.com/team": "shop"}),
+        "podLabels.keys must be label keys",
     ),
     (
         "readiness probe port unknown",
