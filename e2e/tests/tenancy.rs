@@ -636,7 +636,8 @@ async fn in_a_tenant_namespace_an_app_claims_only_the_exposure_it_was_granted() 
         (
             mutate(
                 "/spec/master/expose",
-                json!({"serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}}),
+                json!({"serviceType": "ClusterIP",
+                       "serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}}),
             ),
             "spec.master.expose.serviceAnnotations: Forbidden: service.beta.kubernetes.io/aws-load-balancer-scheme",
         ),
