@@ -1,6 +1,6 @@
 //! Every install manifest builds with kustomize and is accepted by the real API server
-//! (server-side dry run): config/default, config/flux (against Flux's CRDs) and config/argocd
-//! (against Argo CD's CRDs).
+//! (server-side dry run): config/default, config/impersonation, config/flux (against Flux's
+//! CRDs) and config/argocd (against Argo CD's CRDs).
 
 use std::path::PathBuf;
 
@@ -42,6 +42,9 @@ fn dry_run(dir: &str, yaml: &str) {
             "apply",
             "--server-side",
             "--dry-run=server",
+            // Objects another test applied (Flux's, say) may hold other values: acceptance,
+            // not ownership, is the question here.
+            "--force-conflicts",
             "--field-manager=manifests-check",
             "-f",
             "-",
@@ -61,10 +64,16 @@ async fn install_manifests_build_and_are_accepted_by_the_api_server() {
     let client = admin_client().await;
     install_crds(&client, false).await;
     // Namespaced objects can only be dry-run into namespaces that exist.
-    for ns in ["serverless-operator-system", "flux-system", "argocd"] {
+    for ns in [
+        "serverless-operator-system",
+        "flux-system",
+        "argocd",
+        "serverless-apps",
+    ] {
         let _ = kubectl(&["create", "namespace", ns]);
     }
     dry_run("config/default", &kustomize("config/default"));
+    dry_run("config/impersonation", &kustomize("config/impersonation"));
 
     apply_crds(PathBuf::from(
         std::env::var("ARGOCD_CRDS").expect("ARGOCD_CRDS (make e2e sets it)"),
