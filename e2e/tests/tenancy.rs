@@ -295,23 +295,10 @@ async fn an_object_the_operator_does_not_own_is_never_taken_over() {
 
     let out = tenant_apply(&ns.name, &app("shop"), false);
     assert!(out.success, "{}", out.stderr);
-    let stalled = wait_for("the app Stalled with NotOwned", TIMEOUT, || async {
-        let app = ns.apps().get("shop").await.map_err(|e| e.to_string())?;
-        let status = app.status.unwrap_or_default();
-        status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == "NotOwned")
-            .cloned()
-            .ok_or(format!("{:?}", status.conditions))
-    })
-    .await;
+    let message = wait_stalled(&ns, "shop", "NotOwned").await;
     assert!(
-        stalled
-            .message
-            .contains("shop already exists and is not controlled by this ServerlessApp"),
-        "{}",
-        stalled.message
+        message.contains("shop already exists and is not controlled by this ServerlessApp"),
+        "{message}"
     );
     // The children that are the app's own were still created.
     let deployments = ns.api::<k8s_openapi::api::apps::v1::Deployment>();
@@ -354,17 +341,7 @@ async fn an_object_the_operator_does_not_own_is_never_taken_over() {
     // it: the operator looks again at a steady pace).
     let out = tenant_apply(&ns.name, &app("shop"), false);
     assert!(out.success, "{}", out.stderr);
-    wait_for("Stalled again", TIMEOUT, || async {
-        let app = ns.apps().get("shop").await.map_err(|e| e.to_string())?;
-        let status = app.status.unwrap_or_default();
-        status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Stalled" && c.reason == "NotOwned")
-            .then_some(())
-            .ok_or(format!("{:?}", status.conditions))
-    })
-    .await;
+    wait_stalled(&ns, "shop", "NotOwned").await;
     let out = kubectl(&["delete", "service,ingress", "shop", "-n", &ns.name]);
     assert!(out.success, "{}", out.stderr);
     ns.wait_ready("shop", TIMEOUT).await;
@@ -396,23 +373,12 @@ async fn a_cluster_trigger_authentication_is_not_lent_to_a_tenant() {
     }]);
     let out = tenant_apply(&ns.name, &doc, false);
     assert!(out.success, "{}", out.stderr);
-    let stalled = wait_for("the app Stalled with NotAllowed", TIMEOUT, || async {
-        let app = ns.apps().get("queue").await.map_err(|e| e.to_string())?;
-        let status = app.status.unwrap_or_default();
-        status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == "NotAllowed")
-            .cloned()
-            .ok_or(format!("{:?}", status.conditions))
-    })
-    .await;
+    let message = wait_stalled(&ns, "queue", "NotAllowed").await;
     assert!(
-        stalled.message.starts_with(
+        message.starts_with(
             "spec.workers[jobs].triggers[0].authenticationRef.kind: ClusterTriggerAuthentication"
         ),
-        "{}",
-        stalled.message
+        "{message}"
     );
     // Nothing was created for it.
     let deployments = ns
