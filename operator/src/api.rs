@@ -145,8 +145,17 @@ fn quantity_rules(schema: &mut schemars::Schema) {
             .and_then(|v| v.as_object_mut())
         {
             value.insert("pattern".into(), QUANTITY.into());
+            // Bounded so the comparison below stays within the API server's CEL budget.
+            value.insert("maxLength".into(), 64.into());
         }
     }
+    schema.insert(
+        "x-kubernetes-validations".into(),
+        json!([{
+            "rule": "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",
+            "message": "resources.requests must not exceed resources.limits for any resource named in both"
+        }]),
+    );
 }
 
 /// A probe has exactly one handler, as the API server requires of a Pod's.

@@ -14,7 +14,8 @@ pub fn valid() -> Value {
             "podLabels": {"app.kubernetes.io/part-of": "shop", "team": "a"},
             "master": {
                 "ports": [{"name": "http", "port": 8080}, {"name": "grpc", "port": 9090, "protocol": "GRPC"}],
-                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                              "limits": {"cpu": 1, "memory": "0.5Gi"}},
                 "replicas": {"min": 1, "max": 3},
                 "autoscaling": {"cpuUtilization": 70, "memoryUtilization": 80},
                 "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}},
@@ -118,6 +119,22 @@ pub const CEL_CASES: &[Case] = &[
                 .remove("ingress");
         },
         "master.ports must list at least one port",
+    ),
+    (
+        "request above limit",
+        |a| {
+            a["spec"]["master"]["resources"] =
+                json!({"requests": {"cpu": "500m", "memory": "64Mi"}, "limits": {"cpu": "250m"}})
+        },
+        "resources.requests must not exceed resources.limits",
+    ),
+    (
+        "worker request above limit in other units",
+        |a| {
+            a["spec"]["workers"][2]["resources"] =
+                json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1000Mi"}})
+        },
+        "resources.requests must not exceed resources.limits",
     ),
     (
         "pod label key with a space",
