@@ -382,6 +382,15 @@ impl Operator {
         }
     }
 
+    /// Whether the process has exited, and how (`Some(success)`).
+    pub fn exited(&mut self) -> Option<bool> {
+        let child = self.process.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(status.success()),
+            _ => None,
+        }
+    }
+
     /// Start it again with the same settings.
     pub fn restart(&mut self) {
         self.kill();

@@ -239,3 +239,107 @@ async fn standby_takes_over_when_the_leader_dies_and_on_sigterm() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_leader_that_cannot_renew_stops_before_the_standby_takes_over() {
+    let ns = TestNamespace::new("renew").await;
+    install_crds(&ns.client, true).await;
+    grant_leases(&ns).await;
+    let lease_args = [
+        "--leader-elect",
+        "--lease-namespace",
+        &ns.name,
+        "--lease-duration-seconds",
+        "6",
+    ];
+    let mut a = Operator::start(
+        &ns,
+        &[&lease_args[..], &["--identity", "replica-a"]].concat(),
+    )
+    .await;
+    wait_for("replica-a to lead", TIMEOUT, || async {
+        match holder(&ns).await {
+            Some(h) if h == "replica-a" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let _b = Operator::start(
+        &ns,
+        &[&lease_args[..], &["--identity", "replica-b"]].concat(),
+    )
+    .await;
+    kubectl_apply(&ns.name, &app("app-0", "registry.example/app:1"));
+    ns.wait_ready("app-0", TIMEOUT).await;
+
+    // From now on the API server refuses replica-a's renewals (and nothing else of it): the
+    // lease manager in replica-a keeps believing it leads; a standby takes over at expiry.
+    let policy = format!("e2e-no-renewal-{}", ns.name);
+    let out = kubectl_with(
+        &admin_kubeconfig(),
+        &["apply", "--server-side", "-f", "-"],
+        Some(
+            &json!([
+                {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+                 "metadata": {"name": policy},
+                 "spec": {"failurePolicy": "Fail",
+                          "matchConstraints": {"resourceRules": [{"apiGroups": ["coordination.k8s.io"],
+                              "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["leases"]}]},
+                          "validations": [{"expression": "object.spec.?holderIdentity.orValue('') != 'replica-a'",
+                                           "message": "renewals of replica-a refused"}]}},
+                {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+                 "metadata": {"name": policy},
+                 "spec": {"policyName": policy, "validationActions": ["Deny"],
+                          "matchResources": {"namespaceSelector": {"matchLabels":
+                              {"kubernetes.io/metadata.name": ns.name}}}}},
+            ])
+            .as_array()
+            .expect("objects")
+            .iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join("\n---\n"),
+        ),
+    );
+    assert!(out.success, "{}", out.stderr);
+    let refused = Instant::now();
+
+    // Whichever comes first is recorded; the leader must be gone before the standby leads.
+    let (mut a_stopped, mut b_leads) = (None, None);
+    while (a_stopped.is_none() || b_leads.is_none()) && refused.elapsed() < TIMEOUT {
+        if a_stopped.is_none() && a.exited().is_some() {
+            a_stopped = Some(refused.elapsed());
+        }
+        if b_leads.is_none() && holder(&ns).await.as_deref() == Some("replica-b") {
+            b_leads = Some(refused.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = kubectl(&[
+        "delete",
+        "validatingadmissionpolicy,validatingadmissionpolicybinding",
+        &policy,
+    ]);
+    eprintln!(
+        "renewals refused: replica-a stopped after {a_stopped:?}, replica-b led after {b_leads:?}"
+    );
+    let (Some(stopped), Some(took_over)) = (a_stopped, b_leads) else {
+        panic!("replica-a stopped: {a_stopped:?}, replica-b leads: {b_leads:?}");
+    };
+    assert!(
+        stopped < took_over,
+        "two writers: replica-a still ran {:?} after replica-b took over",
+        stopped - took_over
+    );
+    assert_eq!(
+        a.exited(),
+        Some(false),
+        "replica-a should exit with an error"
+    );
+    // The new leader reconciles.
+    kubectl_apply(&ns.name, &app("app-0", "registry.example/app:2"));
+    wait_for("replica-b reconciles", TIMEOUT, || {
+        images_converged(&ns, 1, "registry.example/app:2")
+    })
+    .await;
+}

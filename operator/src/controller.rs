@@ -96,7 +96,7 @@ pub async fn run_until_shutdown(
     options: Options,
     metrics: Arc<Metrics>,
     apps: AppsHandle,
-) -> Result<(), kube_lease_manager::LeaseManagerError> {
+) -> Result<(), LeaderError> {
     let shutdown = shutdown_signal();
     let graceful = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -132,6 +132,13 @@ pub async fn run_until_shutdown(
         tokio::select! {
             _ = run(client.clone(), options.clone(), metrics.clone(), apps.clone(), graceful(shutdown.clone())) => {}
             _ = lost.wait_for(|l| !*l) => warn!(lease = %lease.name, "lost the lease: controller stopped"),
+            late = renewals_stop(client.clone(), lease.clone()) => {
+                // The lease manager still believes it leads; exiting is the one way to be sure
+                // nothing more is written. A restarted replica leads again only once it renews.
+                metrics.leader.set(0);
+                warn!(lease = %lease.name, ?late, "could not renew the lease in time: controller stopped");
+                return Err(LeaderError::RenewalsLost(late));
+            }
         }
         if *shutdown.borrow() {
             break;
@@ -146,6 +153,47 @@ pub async fn run_until_shutdown(
         Err(err) => warn!(error = %err, "lease task"),
     }
     Ok(())
+}
+
+/// Why a replica stopped leading with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    #[error(transparent)]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("the lease was not renewed for {0:?}: a standby may take over")]
+    RenewalsLost(Duration),
+}
+
+/// Resolves once this replica has not seen its own Lease renewed for longer than it may lead
+/// without one. The lease manager keeps believing it leads while its renewals fail (a lost API
+/// server, a refused update), but a standby takes over `duration` after the last renewal; so
+/// the leader must stop first. Renewals come `duration - grace` apart; the Lease is read every
+/// `grace / 4`, and the deadline, `duration - grace / 2`, lies between a renewal (plus one read)
+/// and the standby's takeover (minus one read).
+async fn renewals_stop(client: Client, lease: LeaseOptions) -> Duration {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let api: Api<Lease> = Api::namespaced(client, &lease.namespace);
+    let grace = Duration::from_secs(lease.grace_seconds);
+    let period = (grace / 4).max(Duration::from_millis(250));
+    let deadline = Duration::from_secs(lease.duration_seconds).saturating_sub(grace / 2);
+    let mut seen = None;
+    let mut confirmed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(period).await;
+        if let Ok(current) = api.get(&lease.name).await {
+            let spec = current.spec.unwrap_or_default();
+            if spec.holder_identity.as_deref() == Some(lease.identity.as_str())
+                && spec.renew_time != seen
+            {
+                seen = spec.renew_time;
+                confirmed = tokio::time::Instant::now();
+            }
+        }
+        let late = confirmed.elapsed();
+        if late > deadline {
+            return late;
+        }
+    }
 }
 
 /// A flag that turns true on SIGTERM or SIGINT.
