@@ -1,6 +1,7 @@
 //! Faults on the real control plane: the API server and etcd restarted under a running
-//! operator, a flood of updates to one app, and an admission policy refusing one app's
-//! children. Each reports how long recovery took.
+//! operator, a flood of updates to one app, admission policies refusing one app's children (at
+//! once for good, or again on the retry), and pods that never start. Each reports how long
+//! recovery or the report took.
 //!
 //! One binary, tests run one at a time (`--test-threads` does not matter: the outage test holds
 //! a lock), because stopping the API server disturbs everything else.
@@ -189,60 +190,7 @@ async fn a_refused_app_is_stalled_with_the_servers_message_and_others_proceed() 
     install_crds(&ns.client, true).await;
     // A real admission rejection: a ValidatingAdmissionPolicy refusing one registry in this
     // namespace.
-    let policy_name = format!("{}-registry", ns.name);
-    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
-        "metadata": {"name": policy_name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
-                "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]},
-            "validations": [{
-                "expression": "object.spec.template.spec.containers.all(c, !c.image.startsWith('forbidden.example/'))",
-                "message": "images from forbidden.example are not allowed"
-            }]
-        }
-    }))
-    .expect("policy");
-    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
-        "metadata": {"name": policy_name},
-        "spec": {
-            "policyName": policy_name,
-            "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name}}}
-        }
-    }))
-    .expect("binding");
-    let params = PatchParams::apply("e2e").force();
-    Api::<ValidatingAdmissionPolicy>::all(ns.client.clone())
-        .patch(&policy_name, &params, &Patch::Apply(&policy))
-        .await
-        .expect("policy");
-    Api::<ValidatingAdmissionPolicyBinding>::all(ns.client.clone())
-        .patch(&policy_name, &params, &Patch::Apply(&binding))
-        .await
-        .expect("binding");
-    // Policies take effect asynchronously; wait until a dry run is refused.
-    wait_for(
-        "the policy to be enforced",
-        Duration::from_secs(60),
-        || async {
-            let out = kubectl(&[
-                "create",
-                "deployment",
-                "probe",
-                "-n",
-                &ns.name,
-                "--image=forbidden.example/x",
-                "--dry-run=server",
-            ]);
-            if out.success {
-                Err("still allowed".to_string())
-            } else {
-                Ok(())
-            }
-        },
-    )
-    .await;
+    let policy_name = refuse_images(&ns, "forbidden.example/", "Invalid").await;
 
     let _operator = Operator::start(&ns, &[]).await;
     let start = Instant::now();
@@ -295,12 +243,7 @@ async fn a_refused_app_is_stalled_with_the_servers_message_and_others_proceed() 
         out.stdout
     );
 
-    for kind in [
-        "validatingadmissionpolicybinding",
-        "validatingadmissionpolicy",
-    ] {
-        let _ = kubectl(&["delete", kind, &policy_name]);
-    }
+    remove_policy(&policy_name);
 }
 
 #[tokio::test]
@@ -372,4 +315,125 @@ async fn pods_that_never_start_stall_the_app_at_the_progress_deadline() {
         "{message}"
     );
     eprintln!("stalled {:?} after the deadline was set", started.elapsed());
+}
+
+/// A ValidatingAdmissionPolicy refusing, in `ns` only, Deployments with images under `prefix`,
+/// answered with `reason` (and its HTTP code); in force when this returns. Returns its name.
+async fn refuse_images(ns: &TestNamespace, prefix: &str, reason: &str) -> String {
+    let policy_name = format!("{}-registry", ns.name);
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "metadata": {"name": policy_name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]},
+            "validations": [{
+                "expression": format!("object.spec.template.spec.containers.all(c, !c.image.startsWith('{prefix}'))"),
+                "message": format!("images from {} are not allowed", prefix.trim_end_matches('/')),
+                "reason": reason,
+            }]
+        }
+    }))
+    .expect("policy");
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "metadata": {"name": policy_name},
+        "spec": {
+            "policyName": policy_name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name}}}
+        }
+    }))
+    .expect("binding");
+    let params = PatchParams::apply("e2e").force();
+    Api::<ValidatingAdmissionPolicy>::all(ns.client.clone())
+        .patch(&policy_name, &params, &Patch::Apply(&policy))
+        .await
+        .expect("policy");
+    Api::<ValidatingAdmissionPolicyBinding>::all(ns.client.clone())
+        .patch(&policy_name, &params, &Patch::Apply(&binding))
+        .await
+        .expect("binding");
+    // Policies take effect asynchronously; wait until a dry run is refused.
+    let image = format!("--image={prefix}x");
+    wait_for(
+        "the policy to be enforced",
+        Duration::from_secs(60),
+        || async {
+            let out = kubectl(&[
+                "create",
+                "deployment",
+                "probe",
+                "-n",
+                &ns.name,
+                &image,
+                "--dry-run=server",
+            ]);
+            if out.success {
+                Err("still allowed".to_string())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    policy_name
+}
+
+fn remove_policy(name: &str) {
+    for kind in [
+        "validatingadmissionpolicybinding",
+        "validatingadmissionpolicy",
+    ] {
+        let _ = kubectl(&["delete", kind, name, "--ignore-not-found"]);
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_the_retry_gets_again_stalls_the_app_and_it_is_never_ready_meanwhile() {
+    let _outage = OUTAGE.lock().await;
+    let ns = TestNamespace::new("refusal").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, &app("app", "registry.example/app:1", "a"));
+    ns.wait_ready("app", TIMEOUT).await;
+
+    // 413 (RequestEntityTooLarge): not a code that is refused for good at once, but the same
+    // body gets it again on the retry.
+    let policy = refuse_images(&ns, "big.example/", "RequestEntityTooLarge").await;
+    let changed = Instant::now();
+    kubectl_apply(&ns.name, &app("app", "big.example/app:2", "a"));
+    let stalled = wait_for("the app to be Stalled", TIMEOUT, || async {
+        let app = ns.apps().get("app").await.map_err(|e| e.to_string())?;
+        let status = app.status.unwrap_or_default();
+        // The old children are all available, but the new spec was never applied.
+        if status.observed_generation == app.metadata.generation {
+            let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+            assert!(
+                ready.is_some_and(|c| c.status == "False"),
+                "Ready while the new spec is refused: {ready:?}"
+            );
+        }
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Stalled" && c.status == "True")
+            .cloned()
+            .ok_or_else(|| format!("{:?}", status.conditions))
+    })
+    .await;
+    remove_policy(&policy);
+    eprintln!(
+        "refusal: Stalled after {:?}: {} {}",
+        changed.elapsed(),
+        stalled.reason,
+        stalled.message
+    );
+    assert_eq!(stalled.reason, "ApplyFailed");
+    assert!(
+        stalled
+            .message
+            .contains("images from big.example are not allowed"),
+        "{}",
+        stalled.message
+    );
 }
