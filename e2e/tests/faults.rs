@@ -1,18 +1,22 @@
 //! Faults on the real control plane: the API server and etcd restarted under a running
 //! operator, a flood of updates to one app, admission policies refusing one app's children (at
-//! once for good, or again on the retry), and pods that never start. Each reports how long
+//! once for good, or again on the retry), a webhook answering as an overloaded server, and pods
+//! that never start. Each reports how long
 //! recovery or the report took.
 //!
 //! One binary, tests run one at a time (`--test-threads` does not matter: the outage test holds
 //! a lock), because stopping the API server disturbs everything else.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::{
-    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -436,4 +440,228 @@ async fn a_refusal_the_retry_gets_again_stalls_the_app_and_it_is_never_ready_mea
         "{}",
         stalled.message
     );
+}
+
+/// A validating webhook served by this test over TLS on loopback. It answers every Deployment
+/// write in one namespace with the status code in `code`, so that the real API server gives the
+/// operator the answers of an overloaded (429) or unavailable (503) server; 0 allows.
+struct Webhook {
+    name: String,
+    code: Arc<AtomicU16>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Accepts TLS connections for axum; a failed handshake is dropped and the next one accepted.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.tls.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+impl Webhook {
+    async fn refuse_deployments(ns: &TestNamespace, code: u16) -> Self {
+        use tokio_rustls::rustls;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("cert params")
+            .self_signed(&key)
+            .expect("cert");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server config");
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = tcp.local_addr().expect("addr").port();
+        let listener = TlsListener {
+            tcp,
+            tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        };
+        let shared = Arc::new(AtomicU16::new(code));
+        let current = shared.clone();
+        let review = move |body: axum::body::Bytes| {
+            let current = current.clone();
+            async move {
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let uid = request["request"]["uid"].clone();
+                let response = match current.load(Ordering::SeqCst) {
+                    0 => json!({"uid": uid, "allowed": true}),
+                    code => json!({"uid": uid, "allowed": false, "status": {
+                        "code": code,
+                        "message": format!("the test's webhook answers {code}"),
+                    }}),
+                };
+                let review = json!({"apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview", "response": response});
+                ([("content-type", "application/json")], review.to_string())
+            }
+        };
+        let router = axum::Router::new().route("/", axum::routing::post(review));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+
+        let name = format!("{}-refuse", ns.name);
+        let webhook: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": "refuse.e2e.serverless-operator.dev",
+                "clientConfig": {
+                    "url": format!("https://127.0.0.1:{port}/"),
+                    "caBundle": k8s_openapi::ByteString(cert.pem().into_bytes()),
+                },
+                "rules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name}},
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 5,
+            }]
+        }))
+        .expect("webhook");
+        Api::<ValidatingWebhookConfiguration>::all(ns.client.clone())
+            .patch(
+                &name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&webhook),
+            )
+            .await
+            .expect("webhook configuration");
+        Webhook {
+            name,
+            code: shared,
+            server,
+        }
+    }
+
+    fn answer(&self, code: u16) {
+        self.code.store(code, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = kubectl(&[
+            "delete",
+            "validatingwebhookconfiguration",
+            &self.name,
+            "--ignore-not-found",
+        ]);
+        self.server.abort();
+    }
+}
+
+/// The app's Ready and Stalled conditions for its current generation, once it has one.
+async fn conditions(ns: &TestNamespace, name: &str) -> Result<(Condition, Condition), String> {
+    let app = ns.apps().get(name).await.map_err(|e| e.to_string())?;
+    let status = app.status.unwrap_or_default();
+    if status.observed_generation != app.metadata.generation {
+        return Err("status not observed yet".into());
+    }
+    let find = |t: &str| status.conditions.iter().find(|c| c.type_ == t).cloned();
+    find("Ready")
+        .zip(find("Stalled"))
+        .ok_or_else(|| format!("{:?}", status.conditions))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_or_unavailable_api_server_is_retried_and_never_stalls_the_app() {
+    let _outage = OUTAGE.lock().await;
+    let ns = TestNamespace::new("overload").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, &app("app", "registry.example/app:1", "a"));
+    ns.wait_ready("app", TIMEOUT).await;
+
+    for code in [429, 503] {
+        let webhook = Webhook::refuse_deployments(&ns, code).await;
+        // Webhook configurations take effect asynchronously; wait until a dry run is refused.
+        wait_for(
+            "the webhook to be called",
+            Duration::from_secs(60),
+            || async {
+                let out = kubectl(&[
+                    "create",
+                    "deployment",
+                    "probe",
+                    "-n",
+                    &ns.name,
+                    "--image=x",
+                    "--dry-run=server",
+                ]);
+                if out.stderr.contains(&format!("answers {code}")) {
+                    Ok(())
+                } else {
+                    Err(out.stderr)
+                }
+            },
+        )
+        .await;
+        let image = format!("registry.example/app:{code}");
+        kubectl_apply(&ns.name, &app("app", &image, "a"));
+        let retrying = wait_for("the app to be Retrying", TIMEOUT, || async {
+            let (ready, _) = conditions(&ns, "app").await?;
+            if ready.reason == "Retrying" {
+                Ok(ready)
+            } else {
+                Err(format!("{ready:?}"))
+            }
+        })
+        .await;
+        assert_eq!(retrying.status, "False");
+        assert!(
+            retrying.message.contains(&format!("answers {code}")),
+            "{}",
+            retrying.message
+        );
+        // Several retries later the app is still only Retrying: neither Ready nor Stalled.
+        let watched = Instant::now();
+        while watched.elapsed() < Duration::from_secs(15) {
+            let (ready, stalled) = conditions(&ns, "app").await.expect("conditions");
+            assert_eq!(ready.status, "False", "Ready while refused: {ready:?}");
+            assert_eq!(stalled.status, "False", "Stalled by a {code}: {stalled:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // The server recovers: the app converges on its own, with no change to it.
+        webhook.answer(0);
+        let recovered = Instant::now();
+        ns.wait_ready("app", TIMEOUT).await;
+        let deployments: Api<Deployment> = ns.api();
+        let updated = deployments_on_image(&deployments, &image)
+            .await
+            .expect("deployments");
+        assert_eq!(updated, 2, "both Deployments on {image}");
+        eprintln!(
+            "overload {code}: Retrying, never Stalled; Ready {:?} after the server recovered",
+            recovered.elapsed()
+        );
+        drop(webhook);
+    }
 }

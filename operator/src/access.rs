@@ -17,7 +17,7 @@ use kube::{Api, Client};
 
 use crate::api::{ComponentRef, ServerlessApp};
 use crate::error::{Error, Result};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 
 /// A use of another object by the app's pods, and the access that use amounts to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,9 +177,7 @@ impl Impersonation {
         }
         let mut config = self.config.clone();
         config.auth_info.impersonate = Some(self.user(ns));
-        let client = kube::client::ClientBuilder::try_from(config)?
-            .with_layer(&metrics::counting_layer(self.metrics.clone()))
-            .build();
+        let client = crate::client::build(config, self.metrics.clone())?;
         clients.insert(ns.to_string(), client.clone());
         Ok(client)
     }

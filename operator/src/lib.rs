@@ -9,6 +9,7 @@
 pub mod access;
 pub mod api;
 pub mod children;
+pub mod client;
 pub mod controller;
 pub mod crd;
 pub mod diff;

@@ -219,16 +219,13 @@ fn run(args: RunArgs) -> ExitCode {
 /// A client from the kubeconfig or in-cluster config, counting every request it sends, and the
 /// config it was built from.
 async fn client(metrics: Arc<Metrics>) -> Result<(kube::Client, kube::Config), kube::Error> {
-    let mut config = kube::Config::infer()
+    let config = kube::Config::infer()
         .await
         .map_err(kube::Error::InferConfig)?;
-    // Without a read timeout a request on a connection the API server dropped (a restart, say)
-    // can hang forever. Watches are cut by the server sooner (controller::WATCH_TIMEOUT_SECS).
-    config.read_timeout = Some(controller::READ_TIMEOUT);
-    let client = kube::client::ClientBuilder::try_from(config.clone())?
-        .with_layer(&metrics::counting_layer(metrics))
-        .build();
-    Ok((client, config))
+    Ok((
+        serverless_operator::client::build(config.clone(), metrics)?,
+        config,
+    ))
 }
 
 fn init_logging(format: LogFormat) {
