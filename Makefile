@@ -86,7 +86,7 @@ sample-test: ## The Flask FaaS sample's own tests (pytest, with Debian's Flask a
 	cd samples/flask-faas && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: test
-test: lint unit sample-test e2e ## Everything CI runs: lint, unit tier, the sample's tests, end-to-end suite on a local cluster
+test: lint unit sample-test scan e2e ## Everything CI runs: lint, unit tier, the sample's tests, the security scan, end-to-end suite on a local cluster
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -96,6 +96,10 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 .PHONY: unit
 unit: argocd-health ## Unit, CEL, golden-render and mock-API reconcile tests (no cluster)
 	$(CARGO) test --locked -p serverless-operator
+
+.PHONY: scan
+scan: build cluster-build ## Trivy (built from its module) over config/ and every sample's render: no HIGH or CRITICAL left
+	e2e/trivy/scan.sh $(OPERATOR) $(KUBECTL)
 
 .PHONY: argocd-health
 argocd-health: ## Test the Argo CD health check (Lua) with Lua 5.1, Argo CD's dialect
