@@ -56,6 +56,7 @@ pub const KIND: &str = "ServerlessApp";
     validation = Rule::new("!has(self.workers) || self.workers.all(w, w.name != 'master')").message("spec.workers[].name must not be 'master': that names the master's pods, which a worker's Service would then select"),
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = bounded)]
 pub struct ServerlessAppSpec {
     /// Container image every component runs unless it sets its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +124,65 @@ fn env_rules(schema: &mut schemars::Schema) {
             "message": "env[].value and env[].valueFrom are exclusive: set one"
         }]),
     );
+    let from = |tail: &[&'static str]| [&["items", "valueFrom"][..], tail].concat();
+    constrain(
+        schema,
+        &from(&[]),
+        "x-kubernetes-validations",
+        json!([{
+            "rule": "(has(self.configMapKeyRef) ? 1 : 0) + (has(self.fieldRef) ? 1 : 0) + (has(self.resourceFieldRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) + (has(self.fileKeyRef) ? 1 : 0) == 1",
+            "message": "env[].valueFrom needs exactly one of configMapKeyRef, fieldRef, resourceFieldRef or secretKeyRef"
+        }, {
+            "rule": "!has(self.fileKeyRef)",
+            "message": "env[].valueFrom.fileKeyRef is not supported: an app declares no volume to read the file from"
+        }]),
+    );
+    // What the downward API offers an environment variable.
+    constrain(
+        schema,
+        &from(&["fieldRef", "fieldPath"]),
+        "pattern",
+        json!(
+            r"^(metadata\.(name|namespace|uid)|metadata\.(labels|annotations)\['[^']+'\]|spec\.(nodeName|serviceAccountName)|status\.(hostIP|hostIPs|podIP|podIPs))$"
+        ),
+    );
+    constrain(
+        schema,
+        &from(&["fieldRef", "apiVersion"]),
+        "enum",
+        json!(["v1"]),
+    );
+    constrain(
+        schema,
+        &from(&["resourceFieldRef", "resource"]),
+        "pattern",
+        json!(r"^(limits|requests)\.(cpu|memory|ephemeral-storage|hugepages-[-.A-Za-z0-9]+)$"),
+    );
+    constrain(
+        schema,
+        &from(&["resourceFieldRef"]),
+        "x-kubernetes-validations",
+        json!([{
+            "rule": "!has(self.divisor) || (self.resource.endsWith('.cpu') ? string(self.divisor) in ['1', '1m'] : string(self.divisor) in ['1', '1k', '1M', '1G', '1T', '1P', '1E', '1Ki', '1Mi', '1Gi', '1Ti', '1Pi', '1Ei'])",
+            "message": "env[].valueFrom.resourceFieldRef.divisor must be 1 or 1m for CPU, or 1, 1k, 1Ki, 1M, 1Mi ... 1E, 1Ei otherwise"
+        }]),
+    );
+    for reference in ["configMapKeyRef", "secretKeyRef"] {
+        constrain(
+            schema,
+            &from(&[reference, "name"]),
+            "pattern",
+            json!(DNS_SUBDOMAIN),
+        );
+        constrain(schema, &from(&[reference, "name"]), "maxLength", json!(253));
+        constrain(
+            schema,
+            &from(&[reference, "key"]),
+            "pattern",
+            json!("^[-._a-zA-Z0-9]+$"),
+        );
+        constrain(schema, &from(&[reference, "key"]), "maxLength", json!(253));
+    }
 }
 
 /// A resource quantity as the API server parses it (`250m`, `1Gi`, `1e3`): a malformed one
@@ -174,6 +234,63 @@ fn probe_rules(schema: &mut schemars::Schema) {
     );
 }
 
+/// Upper bounds for every string, list and map of the spec that has none of its own.
+///
+/// The Kubernetes types embedded in the spec carry none in their OpenAPI, and the API server
+/// checks few of them even on a Pod, so without these a 1 MiB value passes admission and is
+/// copied into every child. Free text (map values, `env[].value`, `command`, `args`) may be
+/// long; every other string is a name, key, path or keyword, for which 1024 characters is far
+/// above what Kubernetes accepts. They also bound the cost of CEL rules over these fields.
+fn bounded(schema: &mut schemars::Schema) {
+    if let Some(node) = schema.as_object_mut() {
+        bound(node, "");
+    }
+}
+
+const FREE_TEXT_MAX: u64 = 64 * 1024;
+const WORD_MAX: u64 = 1024;
+const LIST_MAX: u64 = 64;
+const MAP_MAX: u64 = 64;
+
+fn bound(node: &mut serde_json::Map<String, Value>, name: &str) {
+    let free_text = matches!(name, "value" | "command" | "args" | "{}");
+    let text_max = if free_text { FREE_TEXT_MAX } else { WORD_MAX };
+    // `["string", "null"]` for an Option until kube makes it `nullable`.
+    let is = |node: &serde_json::Map<String, Value>, ty: &str| match node.get("type") {
+        Some(Value::String(t)) => t == ty,
+        Some(Value::Array(types)) => types.iter().any(|t| t == ty),
+        _ => false,
+    };
+    if (is(node, "string") && !node.contains_key("enum"))
+        || node.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+    {
+        node.entry("maxLength").or_insert(text_max.into());
+    }
+    if is(node, "array") {
+        node.entry("maxItems").or_insert(LIST_MAX.into());
+    }
+    if node.contains_key("additionalProperties") {
+        node.entry("maxProperties").or_insert(MAP_MAX.into());
+    }
+    if let Some(properties) = node.get_mut("properties").and_then(Value::as_object_mut) {
+        for (property, schema) in properties.iter_mut() {
+            if let Some(schema) = schema.as_object_mut() {
+                bound(schema, property);
+            }
+        }
+    }
+    // A list's items are bounded as the list's own name says (`args` items are free text).
+    if let Some(items) = node.get_mut("items").and_then(Value::as_object_mut) {
+        bound(items, name);
+    }
+    if let Some(values) = node
+        .get_mut("additionalProperties")
+        .and_then(Value::as_object_mut)
+    {
+        bound(values, "{}");
+    }
+}
+
 /// Sets `keyword` on the subschema at `path` (property names; `items` and
 /// `additionalProperties` step into a list's or a map's values). The Kubernetes types embedded
 /// here carry no such limits in their OpenAPI; the API server checks them only on the child.
@@ -204,7 +321,7 @@ fn label_values(schema: &mut schemars::Schema) {
         &[],
         "x-kubernetes-validations",
         json!([{
-            "rule": "self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$'))",
+            "rule": format!("self.all(k, size(k) <= 317 && k.matches('{LABEL_KEY}'))"),
             "message": "podLabels.keys must be label keys: an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
         }]),
     );
@@ -230,6 +347,207 @@ fn toleration_rules(schema: &mut schemars::Schema) {
         &["items", "effect"],
         "enum",
         json!(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+    );
+}
+
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name of at most 63 characters.
+const LABEL_KEY: &str = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$";
+/// A label value: at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends.
+const LABEL_VALUE: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const DNS_SUBDOMAIN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// What the API server checks on a Pod's `affinity`, checked at the app's field. The lists are
+/// bounded tighter than the default so the CEL rules on their items stay within budget.
+fn affinity_rules(schema: &mut schemars::Schema) {
+    // Node affinity: the required terms and the preferred terms' preferences.
+    let required = [
+        "nodeAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+    ];
+    let terms = [&required[..], &["nodeSelectorTerms"]].concat();
+    constrain(schema, &terms, "minItems", json!(1));
+    constrain(schema, &terms, "maxItems", json!(8));
+    let preferred = [
+        "nodeAffinity",
+        "preferredDuringSchedulingIgnoredDuringExecution",
+    ];
+    preferred_weight(schema, &preferred);
+    let term_paths = [
+        [&terms[..], &["items"]].concat(),
+        [&preferred[..], &["items", "preference"]].concat(),
+    ];
+    for term in &term_paths {
+        let expressions = [&term[..], &["matchExpressions"]].concat();
+        constrain(schema, &expressions, "maxItems", json!(16));
+        let expression = [&expressions[..], &["items"]].concat();
+        constrain(
+            schema,
+            &[&expression[..], &["key"]].concat(),
+            "pattern",
+            json!(LABEL_KEY),
+        );
+        constrain(
+            schema,
+            &[&expression[..], &["key"]].concat(),
+            "maxLength",
+            json!(317),
+        );
+        constrain(
+            schema,
+            &[&expression[..], &["operator"]].concat(),
+            "enum",
+            json!(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]),
+        );
+        constrain(
+            schema,
+            &[&expression[..], &["values", "items"]].concat(),
+            "maxLength",
+            json!(63),
+        );
+        constrain(
+            schema,
+            &expression,
+            "x-kubernetes-validations",
+            json!([{
+                "rule": "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : self.operator in ['Exists', 'DoesNotExist'] ? !has(self.values) || size(self.values) == 0 : has(self.values) && size(self.values) == 1 && self.values[0].matches('^-?[0-9]+$')",
+                "message": "nodeAffinity.matchExpressions[].values: In and NotIn need values, Exists and DoesNotExist take none, Gt and Lt take one integer"
+            }]),
+        );
+        let fields = [&term[..], &["matchFields"]].concat();
+        constrain(schema, &fields, "maxItems", json!(16));
+        let field = [&fields[..], &["items"]].concat();
+        constrain(
+            schema,
+            &[&field[..], &["key"]].concat(),
+            "enum",
+            json!(["metadata.name"]),
+        );
+        constrain(
+            schema,
+            &[&field[..], &["operator"]].concat(),
+            "enum",
+            json!(["In", "NotIn"]),
+        );
+        constrain(
+            schema,
+            &[&field[..], &["values", "items"]].concat(),
+            "maxLength",
+            json!(253),
+        );
+        constrain(
+            schema,
+            &field,
+            "x-kubernetes-validations",
+            json!([{
+                "rule": "has(self.values) && size(self.values) == 1",
+                "message": "nodeAffinity.matchFields[].values: metadata.name takes exactly one node name"
+            }]),
+        );
+    }
+
+    // Pod affinity and anti-affinity: the same terms in both.
+    for kind in ["podAffinity", "podAntiAffinity"] {
+        let required = [kind, "requiredDuringSchedulingIgnoredDuringExecution"];
+        constrain(schema, &required, "maxItems", json!(16));
+        let preferred = [kind, "preferredDuringSchedulingIgnoredDuringExecution"];
+        preferred_weight(schema, &preferred);
+        let term_paths = [
+            [&required[..], &["items"]].concat(),
+            [&preferred[..], &["items", "podAffinityTerm"]].concat(),
+        ];
+        for term in &term_paths {
+            let at = |tail: &[&'static str]| [&term[..], tail].concat();
+            constrain(schema, &at(&["topologyKey"]), "pattern", json!(LABEL_KEY));
+            constrain(schema, &at(&["topologyKey"]), "maxLength", json!(317));
+            constrain(
+                schema,
+                &at(&["namespaces", "items"]),
+                "pattern",
+                json!(DNS_LABEL),
+            );
+            constrain(
+                schema,
+                &at(&["namespaces", "items"]),
+                "maxLength",
+                json!(63),
+            );
+            for keys in ["matchLabelKeys", "mismatchLabelKeys"] {
+                constrain(schema, &at(&[keys, "items"]), "pattern", json!(LABEL_KEY));
+                constrain(schema, &at(&[keys, "items"]), "maxLength", json!(317));
+            }
+            for selector in ["labelSelector", "namespaceSelector"] {
+                label_selector_rules(schema, &at(&[selector]));
+            }
+        }
+    }
+}
+
+/// The weight of a preferred scheduling term: 1 to 100.
+fn preferred_weight(schema: &mut schemars::Schema, list: &[&str]) {
+    constrain(schema, list, "maxItems", json!(16));
+    let weight = [list, &["items", "weight"]].concat();
+    constrain(schema, &weight, "minimum", json!(1));
+    constrain(schema, &weight, "maximum", json!(100));
+}
+
+/// A label selector as the API server checks it: label keys and values, known operators, and
+/// values exactly when the operator needs them.
+fn label_selector_rules(schema: &mut schemars::Schema, selector: &[&str]) {
+    let at = |tail: &[&'static str]| [selector, tail].concat();
+    constrain(schema, &at(&["matchLabels"]), "maxProperties", json!(16));
+    constrain(
+        schema,
+        &at(&["matchLabels", "additionalProperties"]),
+        "pattern",
+        json!(LABEL_VALUE),
+    );
+    constrain(
+        schema,
+        &at(&["matchLabels", "additionalProperties"]),
+        "maxLength",
+        json!(63),
+    );
+    constrain(
+        schema,
+        &at(&["matchLabels"]),
+        "x-kubernetes-validations",
+        json!([{
+            "rule": format!("self.all(k, size(k) <= 317 && k.matches('{LABEL_KEY}'))"),
+            "message": "matchLabels.keys must be label keys: an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        }]),
+    );
+    constrain(schema, &at(&["matchExpressions"]), "maxItems", json!(16));
+    let expression = at(&["matchExpressions", "items"]);
+    constrain(
+        schema,
+        &[&expression[..], &["key"]].concat(),
+        "pattern",
+        json!(LABEL_KEY),
+    );
+    constrain(
+        schema,
+        &[&expression[..], &["key"]].concat(),
+        "maxLength",
+        json!(317),
+    );
+    constrain(
+        schema,
+        &[&expression[..], &["operator"]].concat(),
+        "enum",
+        json!(["In", "NotIn", "Exists", "DoesNotExist"]),
+    );
+    let value = [&expression[..], &["values", "items"]].concat();
+    constrain(schema, &value, "pattern", json!(LABEL_VALUE));
+    constrain(schema, &value, "maxLength", json!(63));
+    constrain(
+        schema,
+        &expression,
+        "x-kubernetes-validations",
+        json!([{
+            "rule": "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+            "message": "labelSelector.matchExpressions[].values: In and NotIn need values, Exists and DoesNotExist take none"
+        }]),
     );
 }
 
@@ -486,6 +804,7 @@ pub struct Placement {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = affinity_rules)]
     pub affinity: Option<Affinity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), transform = toleration_rules)]

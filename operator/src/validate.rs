@@ -232,9 +232,11 @@ fn openapi(object: &Value, causes: &mut Vec<String>) {
             .as_str()
             .trim_start_matches('/')
             .split('/')
+            // JSON Pointer escapes; the API server prints a map key such as a label key as is.
+            .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
             .fold(String::new(), |acc, seg| match seg.parse::<usize>() {
                 Ok(i) if !acc.is_empty() => format!("{acc}[{i}]"),
-                _ => join(&acc, seg),
+                _ => join(&acc, &seg),
             });
         causes.push(format!(
             "{path}: Invalid value: {}: {error}",

@@ -124,3 +124,40 @@ fn typed_validate_cel_agrees() {
             .contains("replicas.min must not exceed replicas.max")
     }));
 }
+
+/// Fields of the spec with no upper bound: strings without `maxLength` or `enum`, lists without
+/// `maxItems`, maps without `maxProperties`.
+fn unbounded(schema: &Value, path: &str, out: &mut Vec<String>) {
+    let Value::Object(node) = schema else { return };
+    let ty = node.get("type").and_then(Value::as_str);
+    let text = ty == Some("string") || node.get("x-kubernetes-int-or-string").is_some();
+    if text && !node.contains_key("maxLength") && !node.contains_key("enum") {
+        out.push(path.to_string());
+    }
+    if ty == Some("array") && !node.contains_key("maxItems") {
+        out.push(format!("{path} (list)"));
+    }
+    if node.contains_key("additionalProperties") && !node.contains_key("maxProperties") {
+        out.push(format!("{path} (map)"));
+    }
+    if let Some(properties) = node.get("properties").and_then(Value::as_object) {
+        for (name, schema) in properties {
+            unbounded(schema, &format!("{path}.{name}"), out);
+        }
+    }
+    if let Some(items) = node.get("items") {
+        unbounded(items, &format!("{path}[]"), out);
+    }
+    if let Some(values) = node.get("additionalProperties") {
+        unbounded(values, &format!("{path}{{}}"), out);
+    }
+}
+
+#[test]
+fn every_string_list_and_map_of_the_spec_is_bounded() {
+    let crd = serde_json::to_value(ServerlessApp::crd()).unwrap();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let mut out = Vec::new();
+    unbounded(spec, "spec", &mut out);
+    assert!(out.is_empty(), "unbounded fields: {out:#?}");
+}

@@ -12,7 +12,30 @@ pub fn valid() -> Value {
         "spec": {
             "image": "registry.example/shop:1",
             "podLabels": {"app.kubernetes.io/part-of": "shop", "team": "a"},
+            "env": [
+                {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['team']"}}},
+                {"name": "MEMORY", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "shop.tokens", "key": "api_token"}}}
+            ],
             "master": {
+                "placement": {"affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                                                  {"key": "cores", "operator": "Gt", "values": ["4"]},
+                                                  {"key": "spot", "operator": "DoesNotExist"}]},
+                            {"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["node-1"]}]}]},
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 100, "preference": {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}}]
+                    },
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "shop"},
+                                              "matchExpressions": [{"key": "tier", "operator": "Exists"}]},
+                            "namespaces": ["shop"], "matchLabelKeys": ["pod-template-hash"]}}]
+                    }
+                }},
                 "ports": [{"name": "http", "port": 8080}, {"name": "grpc", "port": 9090, "protocol": "GRPC"}],
                 "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
                               "limits": {"cpu": 1, "memory": "0.5Gi"}},
@@ -44,6 +67,83 @@ pub fn valid() -> Value {
 pub type Case = (&'static str, fn(&mut Value), &'static str);
 
 pub const CEL_CASES: &[Case] = &[
+    (
+        "node affinity In without values",
+        |a| {
+            a["spec"]["workers"][0]["placement"] = json!({"affinity": {"nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In"}]}]}}}})
+        },
+        "nodeAffinity.matchExpressions[].values",
+    ),
+    (
+        "node affinity Gt with a word",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchExpressions"][1]["values"] = json!(["four"])
+        },
+        "nodeAffinity.matchExpressions[].values",
+    ),
+    (
+        "node affinity match field with two names",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][1]["matchFields"][0]["values"] = json!(["node-1", "node-2"])
+        },
+        "nodeAffinity.matchFields[].values",
+    ),
+    (
+        "pod anti-affinity Exists with values",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["podAffinityTerm"]["labelSelector"]["matchExpressions"][0]["values"] =
+                json!(["web"])
+        },
+        "labelSelector.matchExpressions[].values",
+    ),
+    (
+        "pod affinity selector key with a space",
+        |a| {
+            a["spec"]["workers"][1]["placement"] = json!({"affinity": {"podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "zone",
+                    "labelSelector": {"matchLabels": {"my team": "a"}}}]}}})
+        },
+        "matchLabels.keys must be label keys",
+    ),
+    (
+        "env from two sources",
+        |a| {
+            a["spec"]["env"][2]["valueFrom"]["configMapKeyRef"] =
+                json!({"name": "settings", "key": "token"})
+        },
+        "env[].valueFrom needs exactly one of",
+    ),
+    (
+        "env from no source",
+        |a| a["spec"]["workers"][0]["env"] = json!([{"name": "X", "valueFrom": {}}]),
+        "env[].valueFrom needs exactly one of",
+    ),
+    (
+        "env from a file",
+        |a| {
+            a["spec"]["env"][0]["valueFrom"] =
+                json!({"fileKeyRef": {"volumeName": "config", "path": "env", "key": "A"}})
+        },
+        "env[].valueFrom.fileKeyRef is not supported",
+    ),
+    (
+        "CPU exposed in Mi",
+        |a| {
+            a["spec"]["env"][1]["valueFrom"]["resourceFieldRef"] =
+                json!({"resource": "requests.cpu", "divisor": "1Mi"})
+        },
+        "env[].valueFrom.resourceFieldRef.divisor",
+    ),
+    (
+        "memory exposed with divisor 2",
+        |a| a["spec"]["env"][1]["valueFrom"]["resourceFieldRef"]["divisor"] = json!(2),
+        "env[].valueFrom.resourceFieldRef.divisor",
+    ),
     (
         "name not a DNS label",
         |a| a["metadata"]["name"] = json!("Shop.v2"),
@@ -342,6 +442,152 @@ pub const CEL_CASES: &[Case] = &[
 ];
 
 pub const SCHEMA_CASES: &[Case] = &[
+    (
+        "node affinity operator unknown",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchExpressions"][0]["operator"] = json!("Equals")
+        },
+        "spec.master.placement.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator",
+    ),
+    (
+        "node affinity with no terms",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"] = json!([])
+        },
+        "spec.master.placement.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+    ),
+    (
+        "node affinity key with a space",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["preference"]["matchExpressions"][0]["key"] = json!("my zone")
+        },
+        "spec.master.placement.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].preference.matchExpressions[0].key",
+    ),
+    (
+        "node affinity field other than the name",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][1]["matchFields"][0]["key"] = json!("metadata.labels")
+        },
+        "spec.master.placement.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[1].matchFields[0].key",
+    ),
+    (
+        "preferred weight 0",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["weight"] = json!(0)
+        },
+        "spec.master.placement.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+    ),
+    (
+        "pod affinity weight above 100",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["weight"] = json!(101)
+        },
+        "spec.master.placement.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+    ),
+    (
+        "pod affinity topology key empty",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["podAffinityTerm"]["topologyKey"] = json!("")
+        },
+        "spec.master.placement.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey",
+    ),
+    (
+        "pod affinity namespace not a DNS label",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["podAffinityTerm"]["namespaces"] = json!(["Shop"])
+        },
+        "spec.master.placement.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.namespaces[0]",
+    ),
+    (
+        "pod affinity selector operator unknown",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["podAffinityTerm"]["labelSelector"]["matchExpressions"][0]["operator"] =
+                json!("Gt")
+        },
+        "spec.master.placement.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.labelSelector.matchExpressions[0].operator",
+    ),
+    (
+        "pod affinity selector value with a space",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/part-of"] =
+                json!("my shop")
+        },
+        "spec.master.placement.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.labelSelector.matchLabels.app.kubernetes.io/part-of",
+    ),
+    (
+        "pod affinity match label key invalid",
+        |a| {
+            a["spec"]["master"]["placement"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["podAffinityTerm"]["matchLabelKeys"] = json!(["-hash"])
+        },
+        "spec.master.placement.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.matchLabelKeys[0]",
+    ),
+    (
+        "env from a field the downward API does not offer",
+        |a| a["spec"]["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] = json!("spec.containers"),
+        "spec.env[0].valueFrom.fieldRef.fieldPath",
+    ),
+    (
+        "env from a field of another API version",
+        |a| a["spec"]["env"][0]["valueFrom"]["fieldRef"]["apiVersion"] = json!("v2"),
+        "spec.env[0].valueFrom.fieldRef.apiVersion",
+    ),
+    (
+        "env from a resource that is not one",
+        |a| a["spec"]["env"][1]["valueFrom"]["resourceFieldRef"]["resource"] = json!("limits.gpu"),
+        "spec.env[1].valueFrom.resourceFieldRef.resource",
+    ),
+    (
+        "env from a Secret name with capitals",
+        |a| a["spec"]["env"][2]["valueFrom"]["secretKeyRef"]["name"] = json!("Tokens"),
+        "spec.env[2].valueFrom.secretKeyRef.name",
+    ),
+    (
+        "env from a Secret key with a slash",
+        |a| a["spec"]["env"][2]["valueFrom"]["secretKeyRef"]["key"] = json!("a/b"),
+        "spec.env[2].valueFrom.secretKeyRef.key",
+    ),
+    (
+        "env value over 64 KiB",
+        |a| a["spec"]["master"]["env"] = json!([{"name": "BIG", "value": "x".repeat(65 * 1024)}]),
+        "spec.master.env[0].value",
+    ),
+    (
+        "an argument over 64 KiB",
+        |a| a["spec"]["workers"][0]["args"] = json!(["x".repeat(65 * 1024)]),
+        "spec.workers[0].args[0]",
+    ),
+    (
+        "65 arguments",
+        |a| a["spec"]["master"]["command"] = json!(vec!["x"; 65]),
+        "spec.master.command",
+    ),
+    (
+        "imagePullSecrets name over 1024 characters",
+        |a| a["spec"]["imagePullSecrets"] = json!([{"name": "a".repeat(1025)}]),
+        "spec.imagePullSecrets[0].name",
+    ),
+    (
+        "65 pod annotations",
+        |a| {
+            a["spec"]["podAnnotations"] = json!(
+                (0..65)
+                    .map(|i| (format!("a{i}"), "x"))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            )
+        },
+        "spec.podAnnotations",
+    ),
     (
         "port out of range",
         |a| a["spec"]["master"]["ports"][0]["port"] = json!(70000),
