@@ -80,13 +80,25 @@ sample-images: sample-image ## sample-image, and the local cluster's Redis for i
 	samples/debian-image.sh $(LOCAL_REGISTRY)/samples/redis:$(REDIS_TAG) "redis-server tini" -- --entrypoint /usr/bin/tini,--,redis-server
 
 .PHONY: sample-test
-sample-test: ## The Flask FaaS sample's own tests (pytest, with Debian's Flask and Redis)
-	command -v redis-server >/dev/null && /usr/bin/python3 -c 'import flask, redis, pytest' 2>/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-flask python3-redis python3-pytest redis-server >/dev/null; }
+sample-test: ## The Flask FaaS sample's own tests (pytest, with Debian's Flask and Redis; `make deps`)
+	@/usr/bin/python3 -c 'import flask, redis, pytest' 2>/dev/null && command -v redis-server >/dev/null || \
+		{ echo "Flask, redis-py, pytest or redis-server is missing: run 'make deps'" >&2; exit 1; }
 	cd samples/flask-faas && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
+# The Debian packages the test tiers run with; the builds of the local cluster, the images and
+# the real node install what they need themselves.
+DEPS := lua5.1 python3-flask python3-redis python3-pytest redis-server
+
+.PHONY: deps
+deps: ## Install the Debian packages the tests use (Lua 5.1; Flask, redis-py, pytest, Redis); make test does it first
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing" >&2; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 .PHONY: test
-test: lint unit sample-test scan e2e ## Everything CI runs: lint, unit tier, the sample's tests, the security scan, end-to-end suite on a local cluster
+test: deps lint unit sample-test scan e2e ## Everything CI runs: lint, unit tier, the sample's tests, the security scan, end-to-end suite on a local cluster
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -102,8 +114,8 @@ scan: build cluster-build ## Trivy (built from its module) over config/ and ever
 	e2e/trivy/scan.sh $(OPERATOR) $(KUBECTL)
 
 .PHONY: argocd-health
-argocd-health: ## Test the Argo CD health check (Lua) with Lua 5.1, Argo CD's dialect
-	command -v lua5.1 >/dev/null || { apt-get update -qq && apt-get install -y -qq lua5.1 >/dev/null; }
+argocd-health: ## Test the Argo CD health check (Lua) with Lua 5.1, Argo CD's dialect (`make deps`)
+	@command -v lua5.1 >/dev/null || { echo "lua5.1 is missing: run 'make deps'" >&2; exit 1; }
 	cd config/argocd/health && lua5.1 test.lua
 
 .PHONY: e2e
@@ -182,24 +194,24 @@ operator-stop: ## Stop the background operator
 ##@ Install into a cluster (current kubeconfig)
 .PHONY: install
 install: ## Install the CRD and its admission policy
-	kubectl apply --server-side -f $(CRD) -f $(POLICY)
+	$(KUBECTL) apply --server-side -f $(CRD) -f $(POLICY)
 
 .PHONY: uninstall
 uninstall: ## Remove the CRD (and with it every ServerlessApp)
-	kubectl delete --ignore-not-found -f $(CRD) -f $(POLICY)
+	$(KUBECTL) delete --ignore-not-found -f $(CRD) -f $(POLICY)
 
 .PHONY: deploy
 deploy: ## Install the operator: CRD, namespace, RBAC, Deployment (config/default)
-	kubectl apply --server-side -k config/default
+	$(KUBECTL) apply --server-side -k config/default
 
 .PHONY: undeploy
 undeploy: ## Remove the operator config/default installed; keep the CRD and every ServerlessApp
-	kubectl delete --ignore-not-found -k config/default -l 'app.kubernetes.io/component!=crd'
+	$(KUBECTL) delete --ignore-not-found -k config/default -l 'app.kubernetes.io/component!=crd'
 
 .PHONY: undeploy-all
 undeploy-all: ## Also delete the CRD: every ServerlessApp and its children go (CONFIRM=yes)
 	@[ "$(CONFIRM)" = yes ] || { echo "This deletes every ServerlessApp in the cluster and all their children; run 'make undeploy-all CONFIRM=yes'" >&2; exit 1; }
-	kubectl delete --ignore-not-found -k config/default
+	$(KUBECTL) delete --ignore-not-found -k config/default
 
 ##@ Benchmark
 BENCH_CLUSTER_DIR ?= $(CURDIR)/$(STATE)/bench-cluster

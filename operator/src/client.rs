@@ -9,8 +9,13 @@ use kube::{Client, Config};
 use tower::buffer::BufferLayer;
 use tower::retry::RetryLayer;
 
-use crate::controller::READ_TIMEOUT;
 use crate::metrics::{Metrics, counting_layer};
+
+/// Seconds after which the API server ends each watch; the watcher then resumes it. Short
+/// enough that a client read timeout above it catches dead connections.
+pub const WATCH_TIMEOUT_SECS: u32 = 60;
+/// Client read timeout: longer than a watch may stay silent.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(WATCH_TIMEOUT_SECS as u64 + 30);
 
 /// Retries of a 429, 503 or 504 inside one request: at most 3, about 0.5, 1 and 2 s apart.
 ///
@@ -26,7 +31,7 @@ fn retry_policy() -> RetryPolicy {
 /// A client for `config`, counting every request it sends (retries included) in `metrics`.
 pub fn build(mut config: Config, metrics: Arc<Metrics>) -> Result<Client, kube::Error> {
     // Without a read timeout a request on a connection the API server dropped (a restart, say)
-    // can hang forever. Watches are cut by the server sooner (controller::WATCH_TIMEOUT_SECS).
+    // can hang forever. Watches are cut by the server sooner (WATCH_TIMEOUT_SECS).
     config.read_timeout = Some(READ_TIMEOUT);
     config.default_retry = false;
     Ok(kube::client::ClientBuilder::try_from(config)?

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
@@ -26,15 +26,10 @@ use crate::access::Impersonation;
 use crate::api::ServerlessApp;
 use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
 use crate::children::{HTTPScaledObject, ScaledObject};
+use crate::client::WATCH_TIMEOUT_SECS;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
 use crate::reconciler::{self, Context, Settings, Stores};
-
-/// Seconds after which the API server ends each watch; the watcher then resumes it. Short
-/// enough that a client read timeout above it catches dead connections.
-pub const WATCH_TIMEOUT_SECS: u32 = 60;
-/// Client read timeout: longer than a watch may stay silent.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(WATCH_TIMEOUT_SECS as u64 + 30);
 
 fn watch_config() -> watcher::Config {
     watcher::Config::default().timeout(WATCH_TIMEOUT_SECS)
@@ -69,6 +64,8 @@ pub struct Options {
     pub leader_election: Option<LeaseOptions>,
     /// Write each app's children as a ServiceAccount of its namespace.
     pub impersonation: Option<Arc<Impersonation>>,
+    /// This replica's name (its pod's) in the Events it records.
+    pub instance: Option<String>,
 }
 
 /// The Lease that elects one active replica.
@@ -228,16 +225,15 @@ where
     }
 }
 
-/// A cache of one child kind (only objects carrying the app label), and the stream of changed
-/// objects that triggers reconciles of their owners.
-fn child_cache<K>(
+/// Watch one child kind (only objects carrying the app label): a cache for the reconciler, and
+/// a reconcile of the owning app when one changes. `needs_crd`: the kind is KEDA's, whose watch
+/// fails until KEDA is installed.
+fn own<K>(
+    controller: Controller<ServerlessApp>,
     client: &Client,
     namespace: Option<&str>,
-    quiet_errors: bool,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
+    needs_crd: bool,
+) -> (Controller<ServerlessApp>, Store<K>)
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
@@ -257,7 +253,7 @@ where
         .touched_objects()
         .filter_map(move |event| async move {
             match event {
-                Err(err) if quiet_errors => {
+                Err(err) if needs_crd => {
                     // KEDA kinds fail to list until KEDA is installed; the CRD watch reports that.
                     debug!(kind = %K::kind(&()), error = %err, "watch failed");
                     None
@@ -265,7 +261,34 @@ where
                 other => Some(other),
             }
         });
-    (reader, stream)
+    (controller.owns_stream(stream), reader)
+}
+
+/// Watch every child kind: a cache the reconciler reads and a stream that reconciles the
+/// owning app when a child changes. [`Stores`] needs every field, and this is the only place
+/// that fills them, so a kind cannot be cached without being watched.
+fn own_children(
+    controller: Controller<ServerlessApp>,
+    client: &Client,
+    ns: Option<&str>,
+    crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
+) -> (Controller<ServerlessApp>, Stores) {
+    let (c, deployments) = own::<Deployment>(controller, client, ns, false);
+    let (c, services) = own::<Service>(c, client, ns, false);
+    let (c, horizontal_pod_autoscalers) = own::<HorizontalPodAutoscaler>(c, client, ns, false);
+    let (c, ingresses) = own::<Ingress>(c, client, ns, false);
+    let (c, scaled_objects) = own::<ScaledObject>(c, client, ns, true);
+    let (c, http_scaled_objects) = own::<HTTPScaledObject>(c, client, ns, true);
+    let stores = Stores {
+        deployments,
+        services,
+        horizontal_pod_autoscalers,
+        scaled_objects,
+        http_scaled_objects,
+        ingresses,
+        crds,
+    };
+    (c, stores)
 }
 
 /// Run one controller until `stop` resolves; in-flight reconciles then finish.
@@ -277,14 +300,6 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = options.namespace.as_deref();
-    let (deployments, deployment_events) = child_cache::<Deployment>(&client, ns, false);
-    let (services, service_events) = child_cache::<Service>(&client, ns, false);
-    let (hpas, hpa_events) = child_cache::<HorizontalPodAutoscaler>(&client, ns, false);
-    let (ingresses, ingress_events) = child_cache::<Ingress>(&client, ns, false);
-    let (scaled_objects, scaled_object_events) = child_cache::<ScaledObject>(&client, ns, true);
-    let (http_scaled_objects, http_scaled_object_events) =
-        child_cache::<HTTPScaledObject>(&client, ns, true);
-
     // KEDA may be installed after the operator: watch CRD metadata, and reconcile every app when
     // a KEDA CRD comes or goes.
     let (crds, crd_writer) = reflector::store();
@@ -316,18 +331,17 @@ pub async fn run(
         }
     });
 
-    let stores = Stores {
-        deployments,
-        services,
-        horizontal_pod_autoscalers: hpas,
-        scaled_objects,
-        http_scaled_objects,
-        ingresses,
-        crds,
-    };
+    // The main watch gets its own backoff like the children's; see `NoJointBackoff`.
+    let (app_reader, app_writer) = reflector::store();
+    let app_events = watcher(api::<ServerlessApp>(&client, ns), watch_config())
+        .default_backoff()
+        .reflect(app_writer)
+        .touched_objects();
+    let controller = Controller::for_stream(app_events, app_reader).trigger_backoff(NoJointBackoff);
+    let (controller, stores) = own_children(controller, &client, ns, crds);
     let reporter = Reporter {
         controller: CONTROLLER_NAME.into(),
-        instance: std::env::var("POD_NAME").ok(),
+        instance: options.instance.clone(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
     let ready_stores = stores.clone();
@@ -356,23 +370,10 @@ pub async fn run(
         concurrency = options.concurrency,
         "starting controller"
     );
-    // The main watch gets its own backoff like the children's; see `NoJointBackoff`.
-    let (app_reader, app_writer) = reflector::store();
-    let app_events = watcher(api::<ServerlessApp>(&client, ns), watch_config())
-        .default_backoff()
-        .reflect(app_writer)
-        .touched_objects();
-    let controller = Controller::for_stream(app_events, app_reader).trigger_backoff(NoJointBackoff);
     let gone_ctx = ctx.clone();
     *apps.lock().unwrap_or_else(|e| e.into_inner()) = Some(controller.store());
     controller
         .with_config(controller::Config::default().concurrency(options.concurrency))
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
-        .owns_stream(hpa_events)
-        .owns_stream(ingress_events)
-        .owns_stream(scaled_object_events)
-        .owns_stream(http_scaled_object_events)
         .reconcile_all_on(keda_changes)
         .graceful_shutdown_on(stop)
         .run(reconciler::reconcile, reconciler::error_policy, ctx)

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use serverless_operator::access::Impersonation;
 use serverless_operator::controller::{self, AppsHandle, LeaseOptions, Options};
 use serverless_operator::limits::Limits;
-use serverless_operator::metrics::{self, Metrics};
+use serverless_operator::metrics::Metrics;
 use serverless_operator::reconciler::Settings;
-use serverless_operator::{crd, labels, policy, render};
+use serverless_operator::{admin, crd, labels, policy, render};
 
 /// Turns ServerlessApp objects into Deployments, Services, HorizontalPodAutoscalers and KEDA
 /// scalers. Run it in a cluster with `run`; preview what it would create with `render`.
@@ -180,8 +180,10 @@ fn run(args: RunArgs) -> ExitCode {
             tracing::info!(%addr, "serving /metrics, /livez, /readyz");
         }
         let apps = AppsHandle::default();
-        tokio::spawn(metrics::serve(listener, metrics.clone(), apps.clone()));
+        tokio::spawn(admin::serve(listener, metrics.clone(), apps.clone()));
 
+        // The pod name when in a cluster: the Events' reporting instance too.
+        let instance = args.identity.clone();
         let identity = args.identity.unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
             format!("{host}-{}", std::process::id())
@@ -205,6 +207,7 @@ fn run(args: RunArgs) -> ExitCode {
                 grace_seconds: (args.lease_duration_seconds / 3).max(1),
             }),
             impersonation,
+            instance,
         };
         match controller::run_until_shutdown(client, options, metrics, apps).await {
             Ok(()) => ExitCode::SUCCESS,

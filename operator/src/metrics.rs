@@ -1,14 +1,10 @@
-//! Prometheus metrics, and the HTTP server for `/metrics`, `/livez` and `/readyz`.
+//! Prometheus metrics: what the operator counts and measures, and their encoding. A leaf: the
+//! admin server ([`crate::admin`]) serves them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use http::Request;
 use kube::client::Body;
 use kube::runtime::reflector::Store;
@@ -201,49 +197,6 @@ pub fn counting_layer(
         metrics.count_request(&request);
         request
     })
-}
-
-#[derive(Clone)]
-struct HttpState {
-    metrics: Arc<Metrics>,
-    apps: crate::controller::AppsHandle,
-}
-
-/// Serve `/metrics`, `/livez` and `/readyz` on `listener` until the process exits.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-    apps: crate::controller::AppsHandle,
-) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(metrics_handler))
-        .route("/livez", get(|| async { "ok" }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(HttpState { metrics, apps });
-    axum::serve(listener, app).await
-}
-
-async fn metrics_handler(State(state): State<HttpState>) -> impl IntoResponse {
-    let apps = state.apps.lock().map(|a| a.clone()).unwrap_or_default();
-    if let Some(apps) = apps {
-        state.metrics.refresh_apps(&apps);
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
-}
-
-async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    if state.metrics.is_ready() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
-    }
 }
 
 #[cfg(test)]

@@ -160,6 +160,65 @@ pub fn compute(
     }
 }
 
+/// Whether Ready and Stalled are True: the headline GitOps tools wait on. A change of it is
+/// written at once; other changes may wait for the status interval.
+pub fn headline(status: Option<&ServerlessAppStatus>) -> (bool, bool) {
+    (is(status, READY), is(status, STALLED))
+}
+
+fn is(status: Option<&ServerlessAppStatus>, type_: &str) -> bool {
+    status.is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == "True")
+    })
+}
+
+/// An Event a status transition is worth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub warning: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The Events a written status change produces: a Warning when the app becomes Stalled or its
+/// stall changes (not on every retry of the same one, so a broken app does not flood Events),
+/// and a Normal `Ready` when it becomes Ready.
+pub fn transitions(
+    previous: Option<&ServerlessAppStatus>,
+    next: &ServerlessAppStatus,
+) -> Vec<Transition> {
+    let stalled = |s: Option<&ServerlessAppStatus>| {
+        s.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == STALLED && c.status == "True")
+        })
+        .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let mut out = Vec::new();
+    let now = stalled(Some(next));
+    if now.is_some()
+        && now != stalled(previous)
+        && let Some((reason, message)) = now
+    {
+        out.push(Transition {
+            warning: true,
+            reason,
+            message,
+        });
+    }
+    if is(Some(next), READY) && !is(previous, READY) {
+        out.push(Transition {
+            warning: false,
+            reason: "Ready".into(),
+            message: "all components are available".into(),
+        });
+    }
+    out
+}
+
 fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> ComponentStatus {
     let name = component.object_name(app);
     let scaler = component.scaler();
@@ -346,5 +405,65 @@ mod tests {
             .unwrap();
         assert_eq!(stalled.status, "False");
         assert_eq!(status.components[0].state, ComponentState::Progressing);
+    }
+
+    fn with_conditions(conditions: &[(&str, &str, &str)]) -> ServerlessAppStatus {
+        ServerlessAppStatus {
+            conditions: conditions
+                .iter()
+                .map(|(type_, status, reason)| Condition {
+                    type_: type_.to_string(),
+                    status: status.to_string(),
+                    reason: reason.to_string(),
+                    message: format!("{reason} message"),
+                    observed_generation: Some(1),
+                    last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                })
+                .collect(),
+            ..ServerlessAppStatus::default()
+        }
+    }
+
+    #[test]
+    fn events_tell_of_becoming_ready_and_of_each_new_stall_once() {
+        let progressing = with_conditions(&[
+            (READY, "False", "Progressing"),
+            (STALLED, "False", "Healthy"),
+        ]);
+        let ready = with_conditions(&[(READY, "True", "Ready"), (STALLED, "False", "Healthy")]);
+        let stalled =
+            |reason| with_conditions(&[(READY, "False", reason), (STALLED, "True", reason)]);
+        let reasons = |previous: Option<&ServerlessAppStatus>, next: &ServerlessAppStatus| {
+            transitions(previous, next)
+                .into_iter()
+                .map(|t| (t.warning, t.reason))
+                .collect::<Vec<_>>()
+        };
+
+        assert_eq!(reasons(None, &progressing), vec![]);
+        assert_eq!(
+            reasons(Some(&progressing), &ready),
+            vec![(false, "Ready".to_string())]
+        );
+        assert_eq!(reasons(None, &ready), vec![(false, "Ready".to_string())]);
+        assert_eq!(reasons(Some(&ready), &ready), vec![]);
+        let failed = stalled("ApplyFailed");
+        assert_eq!(
+            reasons(Some(&ready), &failed),
+            vec![(true, "ApplyFailed".to_string())]
+        );
+        // The same stall again (a retry) is not news; another one is.
+        assert_eq!(reasons(Some(&failed), &failed), vec![]);
+        assert_eq!(
+            reasons(Some(&failed), &stalled("NotOwned")),
+            vec![(true, "NotOwned".to_string())]
+        );
+        assert_eq!(
+            reasons(Some(&failed), &ready),
+            vec![(false, "Ready".to_string())]
+        );
+        assert_eq!(headline(Some(&failed)), (false, true));
+        assert_eq!(headline(Some(&ready)), (true, false));
+        assert_eq!(headline(None), (false, false));
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serverless_operator::children::ChildKind;
 use serverless_operator::{crd, render};
 
 fn repo() -> PathBuf {
@@ -102,6 +103,79 @@ fn every_invalid_sample_is_rejected_with_a_field_message() {
             message.contains("is invalid: spec."),
             "{}: {message}",
             sample.display()
+        );
+    }
+}
+
+/// The rules of the RBAC role in `file` as (API groups, resources, verbs).
+fn rules(file: &str) -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let role: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect()
+    };
+    role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                list(&r["apiGroups"]),
+                list(&r["resources"]),
+                list(&r["verbs"]),
+            )
+        })
+        .collect()
+}
+
+fn allowed(file: &str, kind: ChildKind, verbs: &[&str]) -> bool {
+    let (group, resource) = kind.api_resource();
+    verbs.iter().all(|verb| {
+        rules(file).iter().any(|(groups, resources, allowed)| {
+            groups.contains(&group)
+                && resources.contains(&resource)
+                && allowed.iter().any(|v| v == verb)
+        })
+    })
+}
+
+#[test]
+fn the_operator_may_read_and_write_every_child_kind() {
+    for &kind in ChildKind::ALL {
+        assert!(
+            allowed(
+                "config/rbac/role.yaml",
+                kind,
+                &["get", "list", "watch", "create", "patch", "delete"]
+            ),
+            "config/rbac/role.yaml does not let the operator watch, apply and prune {kind:?}"
+        );
+        // Acting as the tenant, the operator still watches every kind itself.
+        assert!(
+            allowed(
+                "config/impersonation/role.yaml",
+                kind,
+                &["get", "list", "watch"]
+            ),
+            "config/impersonation/role.yaml does not let the operator watch {kind:?}"
+        );
+    }
+}
+
+#[test]
+fn every_child_kind_is_rendered_in_a_golden_file() {
+    let golden: String = samples(&repo().join("operator/tests/golden"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    for &kind in ChildKind::ALL {
+        assert!(
+            golden.contains(&format!("\nkind: {}\n", kind.as_str())),
+            "no sample renders a {kind:?}: add one to samples/ and run UPDATE_GOLDEN=1"
         );
     }
 }

@@ -4,6 +4,13 @@
 use std::sync::{Arc, Mutex};
 
 use http::{Method, Request, Response};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Resource;
+use kube::api::PartialObjectMeta;
 use kube::client::Body;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{Store, store::Writer};
@@ -12,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::ServerlessAppStatus;
-use crate::children::keda;
+use crate::children::{HTTPScaledObject, ScaledObject, keda};
 
 /// One request the operator sent.
 #[derive(Clone, Debug)]
@@ -715,7 +722,9 @@ async fn the_prune_scan_runs_once_per_generation_and_again_after_a_failed_delete
     assert!(h.ctx.needs_prune(&recreated));
     caches.install_keda();
     assert!(h.ctx.needs_prune(&current), "KEDA kinds became servable");
-    h.ctx.mark_pruned(&current);
+    let mark = PruneMark::of(&current, &h.ctx.stores).unwrap();
+    h.ctx.memory.mark_pruned(&current, mark);
+    assert!(!h.ctx.needs_prune(&current));
     h.ctx.forget(&ObjectRef::from_obj(&current));
     assert!(h.ctx.needs_prune(&current));
 }

@@ -1,0 +1,214 @@
+//! The caches: what the operator knows of the cluster without asking. Watches fill one store
+//! per child kind (only objects carrying the app label) and one of CRD metadata; reconciles
+//! read these instead of the API server.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::children::{ChildKind, HTTPScaledObject, ScaledObject};
+use crate::error::{Error, Result};
+use crate::labels::APP_LABEL;
+
+/// One store per child kind, and CRD metadata to know whether KEDA is installed. Every field
+/// must be set where the controller builds it, which is also where its watch is started: a
+/// kind cannot have a store without a watch feeding it and triggering reconciles.
+#[derive(Clone)]
+pub struct Stores {
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+    pub horizontal_pod_autoscalers: Store<HorizontalPodAutoscaler>,
+    pub scaled_objects: Store<ScaledObject>,
+    pub http_scaled_objects: Store<HTTPScaledObject>,
+    pub ingresses: Store<Ingress>,
+    pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
+}
+
+/// Runs `$body` with `$store` bound to the store of `$kind` and `$T` to its Rust type: the one
+/// place that maps a kind to its type, so a new kind does not compile until it has both.
+macro_rules! with_kind {
+    ($kind:expr, $stores:expr, |$store:ident, $T:ident| $body:expr) => {
+        match $kind {
+            ChildKind::Deployment => {
+                type $T = k8s_openapi::api::apps::v1::Deployment;
+                let $store = &$stores.deployments;
+                $body
+            }
+            ChildKind::Service => {
+                type $T = k8s_openapi::api::core::v1::Service;
+                let $store = &$stores.services;
+                $body
+            }
+            ChildKind::HorizontalPodAutoscaler => {
+                type $T = k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+                let $store = &$stores.horizontal_pod_autoscalers;
+                $body
+            }
+            ChildKind::ScaledObject => {
+                type $T = crate::children::ScaledObject;
+                let $store = &$stores.scaled_objects;
+                $body
+            }
+            ChildKind::HTTPScaledObject => {
+                type $T = crate::children::HTTPScaledObject;
+                let $store = &$stores.http_scaled_objects;
+                $body
+            }
+            ChildKind::Ingress => {
+                type $T = k8s_openapi::api::networking::v1::Ingress;
+                let $store = &$stores.ingresses;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_kind;
+
+/// A child as the diff and the ownership check need it.
+pub(super) struct ObservedChild {
+    pub json: Value,
+    pub controller_uid: Option<String>,
+    pub controller: Option<String>,
+}
+
+impl ObservedChild {
+    fn of<K: Resource + Serialize>(obj: &K) -> Option<Self> {
+        let controller = obj
+            .owner_references()
+            .iter()
+            .find(|r| r.controller == Some(true));
+        Some(ObservedChild {
+            json: serde_json::to_value(obj).ok()?,
+            controller_uid: controller.map(|r| r.uid.clone()),
+            controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
+        })
+    }
+}
+
+impl Stores {
+    /// Whether every cache holds a full list (KEDA caches count only once their CRD exists).
+    pub fn is_ready(&self) -> bool {
+        use futures::FutureExt;
+        fn listed<K>(store: &Store<K>) -> bool
+        where
+            K: kube::runtime::reflector::Lookup + Clone + 'static,
+            K::DynamicType: std::hash::Hash + Eq + Clone,
+        {
+            store.wait_until_ready().now_or_never().is_some()
+        }
+        listed(&self.crds)
+            && ChildKind::ALL.iter().all(|&kind| {
+                !self.serves(kind) || with_kind!(kind, self, |store, T| listed::<T>(store))
+            })
+    }
+
+    /// Wait (bounded) until the caches hold a full list, so the first reconciles after a start do
+    /// not re-apply objects only because the cache was still empty. Polls: the caches fill from
+    /// the controller's own streams.
+    pub async fn wait_until_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_ready() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
+    }
+
+    /// Whether the cluster serves the CRD named `crd`.
+    pub fn has_crd(&self, crd: &str) -> bool {
+        self.crds.get(&ObjectRef::new(crd)).is_some()
+    }
+
+    /// Whether the cluster serves `kind` (KEDA's kinds only once KEDA is installed).
+    pub fn serves(&self, kind: ChildKind) -> bool {
+        kind.required_crd().is_none_or(|crd| self.has_crd(crd))
+    }
+
+    pub(super) fn lookup(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
+        with_kind!(kind, self, |store, T| {
+            ObservedChild::of(&*store.get(&ObjectRef::<T>::new(name).within(ns))?)
+        })
+    }
+
+    /// The cached object `name` of type `K` in `ns`, if the app with `uid` controls it: status
+    /// reads only what the app owns, so a same-named object in the way never lends the app its
+    /// readiness.
+    pub(super) fn owned_one<K>(
+        store: &Store<K>,
+        ns: &str,
+        name: &str,
+        uid: &str,
+    ) -> Option<std::sync::Arc<K>>
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        store
+            .get(&ObjectRef::new(name).within(ns))
+            .filter(|o| controlled_by(&**o, uid))
+    }
+
+    /// Names and uids of the children of `kind` that the app with `uid` controls in `ns`. A scan
+    /// of the whole cache: see [`super::Context::needs_prune`] for why that is rare.
+    pub(super) fn owned(
+        &self,
+        kind: ChildKind,
+        ns: &str,
+        app: &str,
+        uid: &str,
+    ) -> Vec<(String, String)> {
+        with_kind!(kind, self, |store, T| {
+            store
+                .state_filter(|o: &T| {
+                    // The uid first: it rules out almost every object without allocating.
+                    controlled_by(o, uid)
+                        && o.meta().namespace.as_deref() == Some(ns)
+                        && o.labels().get(APP_LABEL).map(String::as_str) == Some(app)
+                })
+                .iter()
+                .map(|o| (o.name_any(), o.uid().unwrap_or_default()))
+                .collect()
+        })
+    }
+}
+
+/// Whether the app with `uid` is `obj`'s controller.
+pub(super) fn controlled_by<K: Resource>(obj: &K, uid: &str) -> bool {
+    obj.owner_references()
+        .iter()
+        .any(|r| r.controller == Some(true) && r.uid == uid)
+}
+
+/// The object `kind`/`name` as the API server has it now, bypassing the caches: the caches hold
+/// only objects with the operator's labels, so a same-named object without them is seen only by
+/// asking.
+pub(super) async fn fetch(
+    client: &Client,
+    stores: &Stores,
+    kind: ChildKind,
+    ns: &str,
+    name: &str,
+) -> Result<Option<ObservedChild>> {
+    let found = with_kind!(kind, stores, |_store, T| {
+        Api::<T>::namespaced(client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(|source| Error::Apply {
+                kind: kind.as_str(),
+                name: name.to_string(),
+                source,
+            })?
+            .and_then(|obj| ObservedChild::of(&obj))
+    });
+    Ok(found)
+}

@@ -1,0 +1,389 @@
+//! The reconciler: brings one app's children and status in line with its spec.
+//!
+//! The flow, in [`reconcile`]: observe (the caches), build (the desired children, pure), prune
+//! (children no longer desired), apply (only what differs from the cache, server-side apply,
+//! one field manager), report (status, only when it changed). A resync of an app that already
+//! matches sends no request at all. The rooms: [`caches`] what is known of the cluster,
+//! `memory` what is remembered of each app, `writer` every request that changes the cluster.
+
+pub mod caches;
+mod memory;
+mod writer;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Client, ResourceExt};
+use tracing::{info, warn};
+
+use crate::access::Impersonation;
+use crate::api::ServerlessApp;
+use crate::children::{self, Child, ChildKind};
+use crate::error::{Error, Result};
+use crate::labels::FIELD_MANAGER;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::status::{Observed, Stall};
+pub use caches::Stores;
+use memory::{Memory, PruneMark};
+use writer::{apply_if_changed, delete, publish, write_status};
+
+/// Longest wait before looking again at an object in the way that the operator does not own.
+const NOT_OWNED_RECHECK: Duration = Duration::from_secs(30);
+
+/// Longest the first reconciles wait for the caches to fill.
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tunables of the reconciler.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often an app is reconciled with no event (a no-op when nothing changed).
+    pub resync: Duration,
+    /// First retry delay after an error; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Field manager of every server-side apply.
+    pub field_manager: String,
+    /// Least time between two status writes of one app that only report progress (Ready and
+    /// Stalled unchanged). While an app converges its Deployments come up one after another,
+    /// often within a second; such a change inside this window is written at its end, together
+    /// with whatever else changed by then.
+    pub status_interval: Duration,
+    /// What apps may ask for beyond the defaults.
+    pub limits: Limits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            resync: Duration::from_secs(300),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            field_manager: FIELD_MANAGER.to_string(),
+            status_interval: Duration::from_secs(2),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Shared state of all reconciles.
+pub struct Context {
+    pub client: Client,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    memory: Memory,
+    /// Set once the caches were seen full.
+    caches_ready: AtomicBool,
+    /// When set, children are written as a ServiceAccount of each app's namespace.
+    impersonation: Option<Arc<Impersonation>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        stores: Stores,
+        recorder: Recorder,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Context {
+            client,
+            stores,
+            recorder,
+            settings,
+            metrics,
+            memory: Memory::default(),
+            caches_ready: AtomicBool::new(false),
+            impersonation: None,
+        }
+    }
+
+    /// Write children as a ServiceAccount of each app's namespace.
+    pub fn with_impersonation(mut self, impersonation: Option<Arc<Impersonation>>) -> Self {
+        self.impersonation = impersonation;
+        self
+    }
+
+    /// Forget an app that is gone.
+    pub fn forget(&self, app: &ObjectRef<ServerlessApp>) {
+        self.memory.forget(app);
+    }
+
+    /// The client children of namespace `ns` are written (applied, deleted) with.
+    fn writer(&self, ns: &str, kind: ChildKind, name: &str) -> Result<Client> {
+        match &self.impersonation {
+            None => Ok(self.client.clone()),
+            Some(imp) => imp.client(ns).map_err(|source| Error::Apply {
+                kind: kind.as_str(),
+                name: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// In impersonation mode, refuse the app unless its namespace's account may use what the
+    /// app's pods would use. Asked once per generation (and after a restart), so steady state
+    /// sends nothing; a refusal is asked again at each retry.
+    async fn authorize(&self, app: &ServerlessApp, ns: &str) -> Result<()> {
+        let Some(imp) = &self.impersonation else {
+            return Ok(());
+        };
+        let mark = (app.uid().unwrap_or_default(), app.metadata.generation);
+        if self.memory.authorized(app) != Some(mark.clone()) {
+            imp.authorize(app, ns).await?;
+            self.memory.mark_authorized(app, mark);
+        }
+        Ok(())
+    }
+
+    /// Whether this reconcile must look for children the app no longer wants. Finding them
+    /// scans every cached child, so doing it on every resync made a resync's cost grow with the
+    /// number of apps (a quadratic whole). An owned child becomes unwanted only when the spec
+    /// changes (a new generation), the app is recreated (a new uid) or a kind becomes servable
+    /// (KEDA installed); so the scan runs once per such state, and again after a failed delete.
+    pub(crate) fn needs_prune(&self, app: &ServerlessApp) -> bool {
+        let Some(mark) = PruneMark::of(app, &self.stores) else {
+            return true;
+        };
+        self.memory.pruned(app) != Some(mark)
+    }
+
+    async fn wait_for_caches(&self) {
+        if !self.caches_ready.load(Ordering::Relaxed) {
+            if !self.stores.wait_until_ready(CACHE_SYNC_TIMEOUT).await {
+                warn!("caches not synced after {CACHE_SYNC_TIMEOUT:?}; reconciling anyway");
+            }
+            self.caches_ready.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Bring one app's children and status in line with its spec.
+pub async fn reconcile(app: Arc<ServerlessApp>, ctx: Arc<Context>) -> Result<Action> {
+    let start = std::time::Instant::now();
+    let result = reconcile_app(&app, &ctx).await;
+    ctx.metrics
+        .reconciled(start.elapsed(), result.as_ref().err().map(Error::category));
+    result
+}
+
+async fn reconcile_app(app: &ServerlessApp, ctx: &Context) -> Result<Action> {
+    let ns = app.namespace().ok_or(Error::MissingNamespace)?;
+    if app.metadata.deletion_timestamp.is_some() {
+        // Garbage collection removes the children through their owner references.
+        return Ok(Action::await_change());
+    }
+    ctx.wait_for_caches().await;
+
+    let desired = match build(app, ctx, &ns).await {
+        Ok(desired) => desired,
+        Err(err) => return Err(refuse(app, ctx, err).await),
+    };
+    // Delete first, so a component switching scalers never has two autoscalers at once.
+    let mut failure = None;
+    let deleted = prune(app, ctx, &ns, &desired, &mut failure).await;
+    let applied = apply(app, ctx, &ns, &desired, &mut failure).await;
+    announce(ctx, app, "Applied", "Apply", &applied).await;
+    announce(ctx, app, "Deleted", "Prune", &deleted).await;
+    let status_due = report(app, ctx, &ns, &desired, failure.as_ref()).await?;
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    ctx.memory.succeeded(app);
+    Ok(Action::requeue(status_due.unwrap_or(ctx.settings.resync)))
+}
+
+/// The children the app wants, once it is allowed to have them: within the operator's limits
+/// and, when impersonating, what its namespace's account may use.
+async fn build(app: &ServerlessApp, ctx: &Context, ns: &str) -> Result<Vec<Child>> {
+    ctx.settings.limits.check(app)?;
+    let desired = children::desired(app)?;
+    ctx.authorize(app, ns).await?;
+    Ok(desired)
+}
+
+/// An app that cannot be built: Stalled when no retry can help (nothing of it is written),
+/// retried silently otherwise (a failed access review). Returns the error for the retry.
+async fn refuse(app: &ServerlessApp, ctx: &Context, err: Error) -> Error {
+    if err.is_permanent() {
+        let observed = Observed {
+            stall: Some(Stall {
+                reason: err.category().into(),
+                message: err.to_string(),
+            }),
+            ..Observed::default()
+        };
+        if let Err(status_err) = write_status(app, ctx, &observed).await {
+            return status_err;
+        }
+    }
+    err
+}
+
+/// Delete the children the app controls but no longer wants, when its spec or the kinds the
+/// cluster serves changed since the last complete prune. Returns what it deleted.
+async fn prune(
+    app: &ServerlessApp,
+    ctx: &Context,
+    ns: &str,
+    desired: &[Child],
+    failure: &mut Option<Error>,
+) -> Vec<String> {
+    let mut deleted = Vec::new();
+    if !ctx.needs_prune(app) {
+        return deleted;
+    }
+    let (name, uid) = (app.name_any(), app.uid().unwrap_or_default());
+    let wanted: BTreeSet<(ChildKind, String)> =
+        desired.iter().map(|c| (c.kind(), c.name())).collect();
+    let mut complete = true;
+    for &kind in ChildKind::ALL.iter().filter(|&&k| ctx.stores.serves(k)) {
+        for (child, child_uid) in ctx.stores.owned(kind, ns, &name, &uid) {
+            if wanted.contains(&(kind, child.clone())) {
+                continue;
+            }
+            match delete(ctx, kind, ns, &child, child_uid).await {
+                Ok(()) => deleted.push(format!("{} {child}", kind.as_str())),
+                Err(err) => {
+                    warn!(%ns, app = %name, error = %err, "prune failed");
+                    complete = false;
+                    failure.get_or_insert(err);
+                }
+            }
+        }
+    }
+    if complete && let Some(mark) = PruneMark::of(app, &ctx.stores) {
+        ctx.memory.mark_pruned(app, mark);
+    }
+    deleted
+}
+
+/// Apply every desired child of a kind the cluster serves that differs from the cache.
+/// Returns what it applied; the first failure is kept and the other children still applied.
+async fn apply(
+    app: &ServerlessApp,
+    ctx: &Context,
+    ns: &str,
+    desired: &[Child],
+    failure: &mut Option<Error>,
+) -> Vec<String> {
+    let uid = app.uid().unwrap_or_default();
+    let mut applied = Vec::new();
+    for child in desired.iter().filter(|c| ctx.stores.serves(c.kind())) {
+        match apply_if_changed(ctx, app, ns, &uid, child).await {
+            Ok(true) => applied.push(format!("{} {}", child.kind().as_str(), child.name())),
+            Ok(false) => {}
+            Err(err) => {
+                warn!(%ns, app = %app.name_any(), error = %err, "apply failed");
+                failure.get_or_insert(err);
+            }
+        }
+    }
+    applied
+}
+
+/// Log and publish one Event for the objects a reconcile wrote, if any.
+async fn announce(
+    ctx: &Context,
+    app: &ServerlessApp,
+    reason: &str,
+    action: &str,
+    objects: &[String],
+) {
+    if objects.is_empty() {
+        return;
+    }
+    let objects = objects.join(", ");
+    info!(ns = app.namespace().unwrap_or_default(), app = %app.name_any(), %objects, "{}", reason.to_lowercase());
+    publish(ctx, app, EventType::Normal, reason, action, objects).await;
+}
+
+/// Write the status the cluster now shows. Returns when to come back for a deferred write.
+async fn report(
+    app: &ServerlessApp,
+    ctx: &Context,
+    ns: &str,
+    desired: &[Child],
+    failure: Option<&Error>,
+) -> Result<Option<Duration>> {
+    // A refusal by the API server is reported as Stalled: at once when no retry can help, and
+    // when a retry got the same kind of answer back. Anything else is retried with the app not
+    // Ready meanwhile (its children may not match its spec).
+    let retried = ctx.memory.failures(app) > 0;
+    let stalls = |e: &Error| e.is_permanent() || (retried && e.is_refusal());
+    let stall = failure.filter(|e| stalls(e)).map(|e| Stall {
+        reason: e.category().into(),
+        message: e.to_string(),
+    });
+    let retrying = failure.filter(|e| !stalls(e)).map(ToString::to_string);
+    let uid = app.uid().unwrap_or_default();
+    let named = |kind: ChildKind| {
+        desired
+            .iter()
+            .filter(move |c| c.kind() == kind)
+            .map(|c| c.name())
+    };
+    let deployments: Vec<_> = named(ChildKind::Deployment)
+        .filter_map(|n| Stores::owned_one(&ctx.stores.deployments, ns, &n, &uid).map(|d| (n, d)))
+        .collect();
+    let scaled_objects: Vec<_> = named(ChildKind::ScaledObject)
+        .filter_map(|n| Stores::owned_one(&ctx.stores.scaled_objects, ns, &n, &uid).map(|s| (n, s)))
+        .collect();
+    let missing_crds: Vec<&'static str> = desired
+        .iter()
+        .filter_map(|c| c.kind().required_crd())
+        .filter(|crd| !ctx.stores.has_crd(crd))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let observed = Observed {
+        deployments: deployments.iter().map(|(n, d)| (n.clone(), &**d)).collect(),
+        scaled_objects: scaled_objects
+            .iter()
+            .filter_map(|(n, s)| s.status.as_ref().map(|st| (n.clone(), st)))
+            .collect(),
+        missing_crds,
+        stall,
+        retrying,
+    };
+    write_status(app, ctx, &observed).await
+}
+
+/// Retry with exponential backoff per app; one failing app never delays the others.
+pub fn error_policy(app: Arc<ServerlessApp>, err: &Error, ctx: Arc<Context>) -> Action {
+    let attempts = ctx.memory.failed(&app);
+    let mut delay = backoff(&ctx.settings, attempts);
+    if matches!(err, Error::NotOwned { .. }) {
+        // The object in the way carries none of the operator's labels, so no watch event
+        // tells when it is gone: look again at a steady pace instead of backing off further.
+        delay = delay.min(NOT_OWNED_RECHECK);
+    }
+    warn!(
+        ns = app.namespace().unwrap_or_default(),
+        app = %app.name_any(),
+        error = %err,
+        category = err.category(),
+        retry_in = ?delay,
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+/// Delay before retry number `attempts` (1-based): min_backoff * 2^(attempts-1), capped.
+pub fn backoff(settings: &Settings, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+    settings
+        .min_backoff
+        .saturating_mul(factor)
+        .min(settings.max_backoff)
+}
+
+#[cfg(test)]
+mod tests;
