@@ -32,6 +32,7 @@ use serverless_e2e::{
     install_crds, install_operator_cluster_role, repo,
 };
 use serverless_operator::ServerlessApp;
+use serverless_operator::testing::TestApp;
 
 const MANAGER: &str = "bench";
 /// Deployments per app: the master and two workers.
@@ -101,28 +102,17 @@ impl Settings {
 /// The app every benchmark instance is: a master with a port (Deployment + Service), a
 /// fixed-size worker (Deployment) and an HPA worker (Deployment + HPA). One pod each.
 fn app_manifest(namespace: &str, i: usize, image: &str) -> Value {
-    json!({
-        "apiVersion": "serverless-operator.dev/v1alpha1",
-        "kind": "ServerlessApp",
-        "metadata": {"name": app_name(i), "namespace": namespace},
-        "spec": {
-            "image": image,
-            "master": {
-                "ports": [{"name": "http", "port": 8080}],
-                "replicas": {"min": 1, "max": 1}
-            },
-            "workers": [
-                {"name": "fixed", "args": ["work"], "replicas": {"min": 1, "max": 1}},
-                {
-                    "name": "scaled",
-                    "args": ["work"],
-                    "resources": {"requests": {"cpu": "100m"}},
-                    "replicas": {"min": 1, "max": 3},
-                    "autoscaling": {"cpuUtilization": 75}
-                }
-            ]
-        }
-    })
+    TestApp::new(&app_name(i))
+        .namespace(namespace)
+        .image(image)
+        .worker("fixed", 1, json!({"args": ["work"]}))
+        .worker(
+            "scaled",
+            1,
+            json!({"args": ["work"], "resources": {"requests": {"cpu": "100m"}},
+                   "replicas": {"max": 3}, "autoscaling": {"cpuUtilization": 75}}),
+        )
+        .json()
 }
 
 fn app_name(i: usize) -> String {

@@ -29,6 +29,7 @@ use serde_json::json;
 use serverless_operator::ServerlessApp;
 
 pub use serverless_operator;
+pub use serverless_operator::testing::TestApp;
 
 const MANAGER: &str = "e2e";
 

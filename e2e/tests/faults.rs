@@ -29,18 +29,11 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 static OUTAGE: Mutex<()> = Mutex::const_new(());
 
 fn app(name: &str, image: &str, mode: &str) -> String {
-    format!(
-        "---
-apiVersion: serverless-operator.dev/v1alpha1
-kind: ServerlessApp
-metadata: {{name: {name}}}
-spec:
-  image: {image}
-  env: [{{name: MODE, value: '{mode}'}}]
-  master: {{ports: [{{name: http, port: 8080}}], replicas: {{min: 1, max: 1}}}}
-  workers: [{{name: w, replicas: {{min: 1, max: 1}}}}]
-"
-    )
+    TestApp::new(name)
+        .image(image)
+        .env("MODE", mode)
+        .worker("w", 1, json!({}))
+        .yaml()
 }
 
 fn cluster_script(script: &str, args: &[&str]) {

@@ -190,19 +190,10 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
         )
         .await
         .expect("label namespace restricted");
-    let app = json!({
-        "apiVersion": "serverless-operator.dev/v1alpha1",
-        "kind": "ServerlessApp",
-        "metadata": {"name": "sandbox"},
-        "spec": {
-            "image": node.pause_image(),
-            "master": {
-                "ports": [{"name": "http", "port": 8080}],
-                "replicas": {"min": 1, "max": 1},
-                "placement": RealNode::placement(),
-            },
-        },
-    });
+    let app = TestApp::new("sandbox")
+        .image(&node.pause_image())
+        .master(json!({"placement": RealNode::placement()}))
+        .json();
     let applied = Instant::now();
     kubectl_apply(&ns.name, &app.to_string());
     kubectl_apply(&ns.name, &sample("fixed-size.yaml"));

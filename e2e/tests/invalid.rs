@@ -4,8 +4,7 @@
 use serde_json::Value;
 use serverless_e2e::*;
 
-#[path = "../../operator/tests/support/cases.rs"]
-mod cases;
+use serverless_e2e::serverless_operator::testing::cases;
 
 fn apply(ns: &str, app: &Value) -> Output {
     let mut app = app.clone();

@@ -13,16 +13,10 @@ use serverless_e2e::*;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn app(name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: serverless-operator.dev/v1alpha1
-kind: ServerlessApp
-metadata: {{name: {name}}}
-spec:
-  image: {image}
-  master: {{ports: [{{name: http, port: 8080}}], replicas: {{min: 1, max: 1}}}}
-  workers: [{{name: w, replicas: {{min: 1, max: 1}}}}]
-"
-    )
+    TestApp::new(name)
+        .image(image)
+        .worker("w", 1, json!({}))
+        .yaml()
 }
 
 /// Grant the test's operator ServiceAccount the leader-election Role of config/rbac, in the
@@ -147,12 +141,7 @@ async fn standby_takes_over_when_the_leader_dies_and_on_sigterm() {
     )
     .await;
     let all: String = (0..APPS)
-        .map(|i| {
-            format!(
-                "---\n{}",
-                app(&format!("app-{i}"), "registry.example/app:1")
-            )
-        })
+        .map(|i| app(&format!("app-{i}"), "registry.example/app:1"))
         .collect();
     kubectl_apply(&ns.name, &all);
     for i in 0..APPS {
@@ -171,12 +160,7 @@ async fn standby_takes_over_when_the_leader_dies_and_on_sigterm() {
 
     // Kill the leader mid-rollout: the standby takes over within the lease duration.
     let all_v2: String = (0..APPS)
-        .map(|i| {
-            format!(
-                "---\n{}",
-                app(&format!("app-{i}"), "registry.example/app:2")
-            )
-        })
+        .map(|i| app(&format!("app-{i}"), "registry.example/app:2"))
         .collect();
     kubectl_apply(&ns.name, &all_v2);
     a.kill();
@@ -226,12 +210,7 @@ async fn standby_takes_over_when_the_leader_dies_and_on_sigterm() {
         "handover took {handover:?}: the lease was not released"
     );
     let all_v3: String = (0..APPS)
-        .map(|i| {
-            format!(
-                "---\n{}",
-                app(&format!("app-{i}"), "registry.example/app:3")
-            )
-        })
+        .map(|i| app(&format!("app-{i}"), "registry.example/app:3"))
         .collect();
     kubectl_apply(&ns.name, &all_v3);
     wait_for("new leader reconciles", TIMEOUT, || {

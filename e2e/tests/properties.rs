@@ -7,8 +7,7 @@ use proptest::test_runner::TestRunner;
 use serverless_e2e::serverless_operator::{ServerlessApp, children};
 use serverless_e2e::*;
 
-#[path = "../../operator/tests/support/arbitrary.rs"]
-mod arbitrary;
+use serverless_e2e::serverless_operator::testing::arbitrary;
 
 const CASES: usize = 24;
 

@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::api::ListParams;
+use serde_json::json;
 use serverless_e2e::serverless_operator::children::{self, ChildKind};
 use serverless_e2e::*;
 
@@ -20,19 +21,10 @@ async fn restart_mid_rollout_converges_without_duplicates() {
     let mut operator = Operator::start(&ns, &[]).await;
     let all: String = (0..APPS)
         .map(|i| {
-            format!(
-                "---
-apiVersion: serverless-operator.dev/v1alpha1
-kind: ServerlessApp
-metadata: {{name: app-{i}}}
-spec:
-  image: registry.example/app:1
-  master: {{ports: [{{name: http, port: 8080}}], replicas: {{min: 1, max: 1}}}}
-  workers:
-    - {{name: a, replicas: {{min: 1, max: 1}}}}
-    - {{name: b, replicas: {{min: 0, max: 2}}, triggers: [{{type: cron, metadata: {{timezone: UTC, start: '0 8 * * *', end: '0 9 * * *', desiredReplicas: '1'}}}}]}}
-"
-            )
+            TestApp::new(&format!("app-{i}"))
+                .worker("a", 1, json!({}))
+                .worker("b", 0, json!({"replicas": {"max": 2}, "triggers": json!([{"type": "cron", "metadata": {"timezone": "UTC", "start": "0 8 * * *", "end": "0 9 * * *", "desiredReplicas": "1"}}])}))
+                .yaml()
         })
         .collect();
     kubectl_apply(&ns.name, &all);

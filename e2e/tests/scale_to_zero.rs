@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
+use serde_json::json;
 use serverless_e2e::serverless_operator::api::ComponentState;
 use serverless_e2e::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,23 +60,21 @@ async fn a_worker_scales_to_zero_and_back_with_real_keda() {
     let _operator = Operator::start(&ns, &[]).await;
     kubectl_apply(
         &ns.name,
-        &format!(
-            "apiVersion: serverless-operator.dev/v1alpha1
-kind: ServerlessApp
-metadata: {{name: fn}}
-spec:
-  image: registry.example/fn:1
-  master: {{ports: [{{name: http, port: 8080}}], replicas: {{min: 1, max: 1}}}}
-  workers:
-    - name: jobs
-      replicas: {{min: 0, max: 3}}
-      triggers:
-        - type: metrics-api
-          metadata: {{url: 'http://127.0.0.1:{port}/', valueLocation: value, targetValue: '1', activationTargetValue: '0'}}
-      pollingIntervalSeconds: {POLLING}
-      cooldownSeconds: {COOLDOWN}
-"
-        ),
+        &TestApp::new("fn")
+            .image("registry.example/fn:1")
+            .worker(
+                "jobs",
+                0,
+                json!({
+                    "replicas": {"max": 3},
+                    "triggers": [{"type": "metrics-api", "metadata": {
+                        "url": format!("http://127.0.0.1:{port}/"), "valueLocation": "value",
+                        "targetValue": "1", "activationTargetValue": "0"}}],
+                    "pollingIntervalSeconds": POLLING,
+                    "cooldownSeconds": COOLDOWN,
+                }),
+            )
+            .yaml(),
     );
 
     // Value 0: KEDA takes the worker to zero; the app stays Ready and says so.

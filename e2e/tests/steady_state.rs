@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use serde_json::json;
 use serverless_e2e::*;
 
 const APPS: usize = 30;
@@ -12,31 +13,31 @@ const RESYNCS: u64 = 4;
 
 fn app(i: usize) -> String {
     // A mix of scaling modes: fixed, HPA, KEDA ScaledObject, HTTPScaledObject.
-    let worker = match i % 4 {
-        0 => "{name: w, replicas: {min: 2, max: 2}}",
-        1 => {
-            "{name: w, resources: {requests: {cpu: 100m}}, replicas: {min: 1, max: 3}, autoscaling: {cpuUtilization: 60}}"
-        }
-        2 => {
-            "{name: w, replicas: {min: 0, max: 3}, triggers: [{type: cron, metadata: {timezone: UTC, start: '0 8 * * *', end: '0 9 * * *', desiredReplicas: '1'}}]}"
-        }
-        _ => {
-            "{name: w, ports: [{name: http, port: 8080}], replicas: {min: 0, max: 3}, http: {hosts: [w.example.com]}}"
-        }
+    let (size, worker) = match i % 4 {
+        0 => (2, json!({})),
+        1 => (
+            1,
+            json!({"resources": {"requests": {"cpu": "100m"}}, "replicas": {"max": 3},
+                   "autoscaling": {"cpuUtilization": 60}}),
+        ),
+        2 => (
+            0,
+            json!({"replicas": {"max": 3}, "triggers": json!([{"type": "cron", "metadata": {"timezone": "UTC", "start": "0 8 * * *", "end": "0 9 * * *", "desiredReplicas": "1"}}])}),
+        ),
+        _ => (
+            0,
+            json!({"ports": [{"name": "http", "port": 8080}], "replicas": {"max": 3},
+                   "http": {"hosts": ["w.example.com"]}}),
+        ),
     };
-    format!(
-        "apiVersion: serverless-operator.dev/v1alpha1
-kind: ServerlessApp
-metadata: {{name: app-{i}}}
-spec:
-  image: registry.example/app:{i}
-  master:
-    ports: [{{name: http, port: 8080}}]
-    resources: {{requests: {{cpu: 50m, memory: 32Mi}}}}
-    replicas: {{min: 1, max: 2}}
-  workers: [{worker}]
-"
-    )
+    TestApp::new(&format!("app-{i}"))
+        .image(&format!("registry.example/app:{i}"))
+        .master(
+            json!({"resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
+                       "replicas": {"max": 2}}),
+        )
+        .worker("w", size, worker)
+        .yaml()
 }
 
 #[tokio::test]

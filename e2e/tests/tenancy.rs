@@ -58,20 +58,11 @@ fn can_i(user: &str, ns: &str, verb: &str, resource: &str) -> bool {
 }
 
 fn app(name: &str) -> Value {
-    json!({
-        "apiVersion": "serverless-operator.dev/v1alpha1",
-        "kind": "ServerlessApp",
-        "metadata": {"name": name},
-        "spec": {
-            "image": "registry.example/shop:1",
-            "master": {
-                "ports": [{"name": "http", "port": 8080}],
-                "replicas": {"min": 1, "max": 1},
-                "expose": {"ingress": {"host": "shop.tenant-a.example.com"}},
-            },
-            "workers": [{"name": "orders", "replicas": {"min": 1, "max": 1}}],
-        }
-    })
+    TestApp::new(name)
+        .image("registry.example/shop:1")
+        .master(json!({"expose": {"ingress": {"host": "shop.tenant-a.example.com"}}}))
+        .worker("orders", 1, json!({}))
+        .json()
 }
 
 /// Apply `doc` as the tenant (server-side dry run when `dry`).

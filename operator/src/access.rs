@@ -230,26 +230,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::testing::TestApp;
 
     #[test]
     fn every_secret_config_map_and_account_the_pods_use_is_found_where_the_app_names_it() {
-        let app: ServerlessApp = serde_json::from_value(json!({
-            "apiVersion": "serverless-operator.dev/v1alpha1", "kind": "ServerlessApp",
-            "metadata": {"name": "a", "namespace": "n"},
-            "spec": {
-                "image": "i:1",
+        let app = TestApp::new("a")
+            .namespace("n")
+            .spec(json!({
                 "serviceAccountName": "default",
                 "imagePullSecrets": [{"name": "pull"}],
                 "envFrom": [{"configMapRef": {"name": "settings"}}],
-                "master": {"ports": [{"name": "http", "port": 80}], "replicas": {"min": 1, "max": 1},
-                           "serviceAccountName": "front",
+            }))
+            .master(json!({"serviceAccountName": "front",
                            "env": [{"name": "A", "value": "1"},
-                                   {"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]},
-                "workers": [{"name": "jobs", "replicas": {"min": 1, "max": 1},
-                             "envFrom": [{"secretRef": {"name": "queue"}}]}]
-            }
-        }))
-        .unwrap();
+                                   {"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}))
+            .worker("jobs", 1, json!({"envFrom": [{"secretRef": {"name": "queue"}}]}))
+            .build();
         let found: Vec<(String, String)> = references(&app)
             .iter()
             .map(|r| (r.field.clone(), r.describe()))

@@ -26,6 +26,8 @@ pub mod policy;
 pub mod reconciler;
 pub mod render;
 pub mod status;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validate;
 
 pub use api::{ServerlessApp, ServerlessAppSpec, ServerlessAppStatus};

@@ -45,18 +45,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::testing::TestApp;
 
     fn app(kind: &str) -> ServerlessApp {
-        serde_json::from_value(json!({
-            "apiVersion": "serverless-operator.dev/v1alpha1", "kind": "ServerlessApp",
-            "metadata": {"name": "a", "namespace": "n"},
-            "spec": {"image": "i:1",
-                "master": {"ports": [{"name": "http", "port": 80}], "replicas": {"min": 1, "max": 1}},
-                "workers": [{"name": "jobs", "replicas": {"min": 0, "max": 2}, "triggers": [
+        TestApp::new("a")
+            .namespace("n")
+            .worker(
+                "jobs",
+                0,
+                json!({"replicas": {"max": 2}, "triggers": [
                     {"type": "cron", "metadata": {"start": "0 * * * *"}},
-                    {"type": "redis", "authenticationRef": {"name": "r", "kind": kind}}]}]}
-        }))
-        .unwrap()
+                    {"type": "redis", "authenticationRef": {"name": "r", "kind": kind}}]}),
+            )
+            .build()
     }
 
     #[test]

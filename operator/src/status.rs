@@ -346,16 +346,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::testing::TestApp;
 
     #[test]
     fn a_deployment_past_its_progress_deadline_stalls_the_app() {
-        let app: ServerlessApp = serde_json::from_value(json!({
-            "apiVersion": "serverless-operator.dev/v1alpha1", "kind": "ServerlessApp",
-            "metadata": {"name": "shop", "namespace": "prod", "generation": 2},
-            "spec": {"image": "i:1",
-                     "master": {"ports": [{"name": "http", "port": 80}], "replicas": {"min": 1, "max": 1}}}
-        }))
-        .unwrap();
+        let app = TestApp::new("shop")
+            .namespace("prod")
+            .stored("uid-1", 2)
+            .build();
         let deployment = |reason: &str| -> Deployment {
             serde_json::from_value(json!({
                 "metadata": {"name": "shop", "generation": 1},

@@ -6,8 +6,7 @@ use serverless_operator::children::desired;
 use serverless_operator::validate::validate;
 use serverless_operator::{ServerlessApp, render};
 
-#[path = "support/arbitrary.rs"]
-mod arbitrary;
+use serverless_operator::testing::arbitrary;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]

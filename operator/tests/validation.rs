@@ -9,9 +9,7 @@ use serde_json::Value;
 use serverless_operator::ServerlessApp;
 use serverless_operator::validate::validate;
 
-#[path = "support/cases.rs"]
-mod cases;
-use cases::{CEL_CASES, SCHEMA_CASES, valid};
+use serverless_operator::testing::cases::{CEL_CASES, SCHEMA_CASES, valid};
 
 fn rejected(mutate: impl FnOnce(&mut Value)) -> String {
     let mut app = valid();

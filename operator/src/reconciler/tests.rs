@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::api::ServerlessAppStatus;
 use crate::children::{HTTPScaledObject, ScaledObject, keda};
+use crate::testing::TestApp;
 
 /// One request the operator sent.
 #[derive(Clone, Debug)]
@@ -234,22 +235,18 @@ impl Caches {
 }
 
 fn app(image: &str) -> ServerlessApp {
-    serde_json::from_value(json!({
-        "apiVersion": "serverless-operator.dev/v1alpha1",
-        "kind": "ServerlessApp",
-        "metadata": {"name": "shop", "namespace": "prod", "uid": "app-uid", "generation": 3},
-        "spec": {
-            "image": image,
-            "master": {"ports": [{"name": "http", "port": 8080}],
-                       "resources": {"requests": {"cpu": "0.5"}},
-                       "replicas": {"min": 1, "max": 3}},
-            "workers": [
-                {"name": "queue", "replicas": {"min": 0, "max": 5},
-                 "triggers": [{"type": "rabbitmq", "metadata": {"queueName": "jobs"}}]}
-            ]
-        }
-    }))
-    .unwrap()
+    TestApp::new("shop")
+        .namespace("prod")
+        .stored("app-uid", 3)
+        .image(image)
+        .master(json!({"resources": {"requests": {"cpu": "0.5"}}, "replicas": {"max": 3}}))
+        .worker(
+            "queue",
+            0,
+            json!({"replicas": {"max": 5},
+                   "triggers": [{"type": "rabbitmq", "metadata": {"queueName": "jobs"}}]}),
+        )
+        .build()
 }
 
 struct Harness {

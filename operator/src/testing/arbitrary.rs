@@ -1,5 +1,5 @@
 //! proptest strategies for ServerlessApps that satisfy every validation rule, shared by the
-//! property tests here and in the end-to-end suite.
+//! property tests of this crate and of the end-to-end suite.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
