@@ -7,10 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
@@ -25,7 +21,6 @@ use tracing::{debug, info, warn};
 use crate::access::Impersonation;
 use crate::api::ServerlessApp;
 use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
-use crate::children::{HTTPScaledObject, ScaledObject};
 use crate::client::WATCH_TIMEOUT_SECS;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
@@ -273,21 +268,14 @@ fn own_children(
     ns: Option<&str>,
     crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
 ) -> (Controller<ServerlessApp>, Stores) {
-    let (c, deployments) = own::<Deployment>(controller, client, ns, false);
-    let (c, services) = own::<Service>(c, client, ns, false);
-    let (c, horizontal_pod_autoscalers) = own::<HorizontalPodAutoscaler>(c, client, ns, false);
-    let (c, ingresses) = own::<Ingress>(c, client, ns, false);
-    let (c, scaled_objects) = own::<ScaledObject>(c, client, ns, true);
-    let (c, http_scaled_objects) = own::<HTTPScaledObject>(c, client, ns, true);
-    let stores = Stores {
-        deployments,
-        services,
-        horizontal_pod_autoscalers,
-        scaled_objects,
-        http_scaled_objects,
-        ingresses,
-        crds,
-    };
+    macro_rules! own_all {
+        ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {{
+            let c = controller;
+            $(let (c, $field) = own::<$ty>(c, client, ns, Option::<&str>::is_some(&$crd));)*
+            (c, Stores { $($field,)* crds })
+        }};
+    }
+    let (c, stores) = crate::children::child_kinds!(own_all);
     (c, stores)
 }
 

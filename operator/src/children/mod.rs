@@ -9,10 +9,6 @@ pub mod keda;
 mod service;
 mod workload;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -22,124 +18,112 @@ use crate::error::{Error, Result};
 use crate::labels;
 pub use keda::{HTTPScaledObject, ScaledObject};
 
-/// The kinds of object an app owns: the one declaration the rest derives from. Adding a kind
-/// is a builder module here and a variant; every match on it is exhaustive (`with_kind!` in the
-/// reconciler maps it to its Rust type and cache, the controller watches every cache), and
-/// [`ChildKind::ALL`] (prune, readiness) lists the variants by itself. Tests check that each
-/// kind is readable and writable under `config/rbac/role.yaml` and rendered in a golden file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, strum::VariantArray)]
-pub enum ChildKind {
-    Deployment,
-    Service,
-    HorizontalPodAutoscaler,
-    ScaledObject,
-    HTTPScaledObject,
-    Ingress,
+/// The table of child kinds, the one declaration every list of kinds derives from. A row:
+/// the kind, its Rust type, the field of its cache in the reconciler's `Stores`, and the CRD it
+/// needs beyond core Kubernetes. `child_kinds!(callback)` hands the rows to `callback`, which
+/// generates [`ChildKind`] and [`Child`] here, and the caches and their watches in the
+/// reconciler and the controller. Adding a kind is a builder module and a row; the compiler
+/// then asks for its arm in `with_kind!` (the reconciler's one hand-written match over types),
+/// and tests ask for its RBAC rules and a sample that renders it.
+macro_rules! child_kinds {
+    ($callback:ident) => {
+        $callback! {
+            Deployment: k8s_openapi::api::apps::v1::Deployment, deployments, None;
+            Service: k8s_openapi::api::core::v1::Service, services, None;
+            HorizontalPodAutoscaler: k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
+                horizontal_pod_autoscalers, None;
+            ScaledObject: $crate::children::ScaledObject, scaled_objects,
+                Some($crate::children::keda::SCALED_OBJECT_CRD);
+            HTTPScaledObject: $crate::children::HTTPScaledObject, http_scaled_objects,
+                Some($crate::children::keda::HTTP_SCALED_OBJECT_CRD);
+            Ingress: k8s_openapi::api::networking::v1::Ingress, ingresses, None;
+        }
+    };
 }
+pub(crate) use child_kinds;
 
-impl ChildKind {
-    pub const ALL: &'static [ChildKind] = <ChildKind as strum::VariantArray>::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChildKind::Deployment => "Deployment",
-            ChildKind::Service => "Service",
-            ChildKind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
-            ChildKind::ScaledObject => "ScaledObject",
-            ChildKind::HTTPScaledObject => "HTTPScaledObject",
-            ChildKind::Ingress => "Ingress",
+macro_rules! kinds_and_children {
+    ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {
+        /// The kinds of object an app owns (see `child_kinds!`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ChildKind {
+            $($kind,)*
         }
-    }
 
-    /// The API group and resource of the kind, as RBAC names them.
-    pub fn api_resource(self) -> (String, String) {
-        fn of<K: Resource<DynamicType = ()>>() -> (String, String) {
-            (K::group(&()).into_owned(), K::plural(&()).into_owned())
-        }
-        match self {
-            ChildKind::Deployment => of::<Deployment>(),
-            ChildKind::Service => of::<Service>(),
-            ChildKind::HorizontalPodAutoscaler => of::<HorizontalPodAutoscaler>(),
-            ChildKind::ScaledObject => of::<ScaledObject>(),
-            ChildKind::HTTPScaledObject => of::<HTTPScaledObject>(),
-            ChildKind::Ingress => of::<Ingress>(),
-        }
-    }
+        impl ChildKind {
+            /// Every kind, in the table's order.
+            pub const ALL: &'static [ChildKind] = &[$(ChildKind::$kind,)*];
 
-    /// The CRD a kind needs beyond core Kubernetes, if any.
-    pub fn required_crd(self) -> Option<&'static str> {
-        match self {
-            ChildKind::ScaledObject => Some(keda::SCALED_OBJECT_CRD),
-            ChildKind::HTTPScaledObject => Some(keda::HTTP_SCALED_OBJECT_CRD),
-            _ => None,
-        }
-    }
-}
-
-/// One desired child object.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Child {
-    // Boxed: a Deployment is several times larger than the other kinds.
-    Deployment(Box<Deployment>),
-    Service(Service),
-    HorizontalPodAutoscaler(HorizontalPodAutoscaler),
-    ScaledObject(ScaledObject),
-    HTTPScaledObject(HTTPScaledObject),
-    Ingress(Ingress),
-}
-
-impl Child {
-    pub fn kind(&self) -> ChildKind {
-        match self {
-            Child::Deployment(_) => ChildKind::Deployment,
-            Child::Service(_) => ChildKind::Service,
-            Child::HorizontalPodAutoscaler(_) => ChildKind::HorizontalPodAutoscaler,
-            Child::ScaledObject(_) => ChildKind::ScaledObject,
-            Child::HTTPScaledObject(_) => ChildKind::HTTPScaledObject,
-            Child::Ingress(_) => ChildKind::Ingress,
-        }
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            Child::Deployment(o) => o.name_any(),
-            Child::Service(o) => o.name_any(),
-            Child::HorizontalPodAutoscaler(o) => o.name_any(),
-            Child::ScaledObject(o) => o.name_any(),
-            Child::HTTPScaledObject(o) => o.name_any(),
-            Child::Ingress(o) => o.name_any(),
-        }
-    }
-
-    /// The object as JSON, with `apiVersion`, `kind` and the desired-state hash: the body of a
-    /// server-side apply.
-    pub fn to_json(&self) -> Result<serde_json::Value> {
-        fn typed<K: Resource<DynamicType = ()> + Serialize>(
-            obj: &K,
-            kind: ChildKind,
-        ) -> Result<serde_json::Value> {
-            let mut value = serde_json::to_value(obj).map_err(|source| Error::Encode {
-                kind: kind.as_str(),
-                name: obj.meta().name.clone().unwrap_or_default(),
-                source,
-            })?;
-            if let Some(map) = value.as_object_mut() {
-                map.insert("apiVersion".into(), K::api_version(&()).into());
-                map.insert("kind".into(), K::kind(&()).into());
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ChildKind::$kind => stringify!($kind),)*
+                }
             }
-            crate::diff::stamp_hash(&mut value);
-            Ok(value)
+
+            /// The API group and resource of the kind, as RBAC names them.
+            pub fn api_resource(self) -> (String, String) {
+                fn of<K: Resource<DynamicType = ()>>() -> (String, String) {
+                    (K::group(&()).into_owned(), K::plural(&()).into_owned())
+                }
+                match self {
+                    $(ChildKind::$kind => of::<$ty>(),)*
+                }
+            }
+
+            /// The CRD a kind needs beyond core Kubernetes, if any.
+            pub fn required_crd(self) -> Option<&'static str> {
+                match self {
+                    $(ChildKind::$kind => $crd,)*
+                }
+            }
         }
-        let kind = self.kind();
-        match self {
-            Child::Deployment(o) => typed(o.as_ref(), kind),
-            Child::Service(o) => typed(o, kind),
-            Child::HorizontalPodAutoscaler(o) => typed(o, kind),
-            Child::ScaledObject(o) => typed(o, kind),
-            Child::HTTPScaledObject(o) => typed(o, kind),
-            Child::Ingress(o) => typed(o, kind),
+
+        /// One desired child object. Boxed: the kinds differ a lot in size.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Child {
+            $($kind(Box<$ty>),)*
         }
+
+        impl Child {
+            pub fn kind(&self) -> ChildKind {
+                match self {
+                    $(Child::$kind(_) => ChildKind::$kind,)*
+                }
+            }
+
+            pub fn name(&self) -> String {
+                match self {
+                    $(Child::$kind(o) => o.name_any(),)*
+                }
+            }
+
+            /// The object as JSON, with `apiVersion`, `kind` and the desired-state hash: the body
+            /// of a server-side apply.
+            pub fn to_json(&self) -> Result<serde_json::Value> {
+                match self {
+                    $(Child::$kind(o) => typed(o.as_ref(), self.kind()),)*
+                }
+            }
+        }
+    };
+}
+child_kinds!(kinds_and_children);
+
+fn typed<K: Resource<DynamicType = ()> + Serialize>(
+    obj: &K,
+    kind: ChildKind,
+) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(obj).map_err(|source| Error::Encode {
+        kind: kind.as_str(),
+        name: obj.meta().name.clone().unwrap_or_default(),
+        source,
+    })?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), K::api_version(&()).into());
+        map.insert("kind".into(), K::kind(&()).into());
     }
+    crate::diff::stamp_hash(&mut value);
+    Ok(value)
 }
 
 /// Every object the app should own, master first, then workers as declared; per component:
@@ -150,25 +134,27 @@ pub fn desired(app: &ServerlessApp) -> Result<Vec<Child>> {
         let ctx = Component::new(app, component);
         children.push(Child::Deployment(Box::new(workload::deployment(&ctx)?)));
         if let Some(service) = service::service(&ctx) {
-            children.push(Child::Service(service));
+            children.push(Child::Service(Box::new(service)));
         }
         match component.scaler() {
             Scaler::Fixed => {}
             Scaler::HorizontalPodAutoscaler => children.push(Child::HorizontalPodAutoscaler(
-                autoscaler::horizontal_pod_autoscaler(&ctx),
+                Box::new(autoscaler::horizontal_pod_autoscaler(&ctx)),
             )),
             Scaler::ScaledObject => {
-                children.push(Child::ScaledObject(keda::scaled_object(&ctx)));
+                children.push(Child::ScaledObject(Box::new(keda::scaled_object(&ctx))));
             }
             Scaler::HTTPScaledObject => {
-                children.push(Child::HTTPScaledObject(keda::http_scaled_object(&ctx)?));
+                children.push(Child::HTTPScaledObject(Box::new(keda::http_scaled_object(
+                    &ctx,
+                )?)));
             }
         }
     }
     if let Some(ingress) =
         ingress::ingress(&Component::new(app, ComponentRef::Master(&app.spec.master)))?
     {
-        children.push(Child::Ingress(ingress));
+        children.push(Child::Ingress(Box::new(ingress)));
     }
     Ok(children)
 }

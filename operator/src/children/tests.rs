@@ -1,3 +1,4 @@
+use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 
 use super::*;

@@ -4,10 +4,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -15,23 +11,23 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::children::{ChildKind, HTTPScaledObject, ScaledObject};
+use crate::children::ChildKind;
 use crate::error::{Error, Result};
 use crate::labels::APP_LABEL;
 
-/// One store per child kind, and CRD metadata to know whether KEDA is installed. Every field
-/// must be set where the controller builds it, which is also where its watch is started: a
-/// kind cannot have a store without a watch feeding it and triggering reconciles.
-#[derive(Clone)]
-pub struct Stores {
-    pub deployments: Store<Deployment>,
-    pub services: Store<Service>,
-    pub horizontal_pod_autoscalers: Store<HorizontalPodAutoscaler>,
-    pub scaled_objects: Store<ScaledObject>,
-    pub http_scaled_objects: Store<HTTPScaledObject>,
-    pub ingresses: Store<Ingress>,
-    pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
+macro_rules! stores {
+    ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {
+        /// One store per child kind (`child_kinds!`), and CRD metadata to know whether KEDA is
+        /// installed. Only the controller's `own_children` fills one, and it starts the watch
+        /// feeding each: a kind cannot be cached without being watched.
+        #[derive(Clone)]
+        pub struct Stores {
+            $(pub $field: Store<$ty>,)*
+            pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
+        }
+    };
 }
+crate::children::child_kinds!(stores);
 
 /// Runs `$body` with `$store` bound to the store of `$kind` and `$T` to its Rust type: the one
 /// place that maps a kind to its type, so a new kind does not compile until it has both.
