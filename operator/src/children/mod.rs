@@ -4,6 +4,7 @@
 //! is what the controller applies.
 
 mod autoscaler;
+mod disruption;
 mod ingress;
 pub mod keda;
 mod service;
@@ -30,6 +31,8 @@ macro_rules! child_kinds {
         $callback! {
             Deployment: k8s_openapi::api::apps::v1::Deployment, deployments, None;
             Service: k8s_openapi::api::core::v1::Service, services, None;
+            PodDisruptionBudget: k8s_openapi::api::policy::v1::PodDisruptionBudget,
+                pod_disruption_budgets, None;
             HorizontalPodAutoscaler: k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
                 horizontal_pod_autoscalers, None;
             ScaledObject: $crate::children::ScaledObject, scaled_objects,
@@ -127,7 +130,7 @@ fn typed<K: Resource<DynamicType = ()> + Serialize>(
 }
 
 /// Every object the app should own, master first, then workers as declared; per component:
-/// Deployment, Service, then its scaler. The master's Ingress comes last.
+/// Deployment, Service, PodDisruptionBudget, then its scaler. The master's Ingress comes last.
 pub fn desired(app: &ServerlessApp) -> Result<Vec<Child>> {
     let mut children = Vec::new();
     for component in app.components() {
@@ -135,6 +138,9 @@ pub fn desired(app: &ServerlessApp) -> Result<Vec<Child>> {
         children.push(Child::Deployment(Box::new(workload::deployment(&ctx)?)));
         if let Some(service) = service::service(&ctx) {
             children.push(Child::Service(Box::new(service)));
+        }
+        if let Some(budget) = disruption::pod_disruption_budget(&ctx) {
+            children.push(Child::PodDisruptionBudget(Box::new(budget)));
         }
         match component.scaler() {
             Scaler::Fixed => {}

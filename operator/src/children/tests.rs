@@ -53,7 +53,10 @@ fn the_mapping_table_per_scaling_mode() {
     let children = desired(&app).unwrap();
     use ChildKind::*;
     assert_eq!(kinds_of(&children, "shop"), [Deployment, Service]);
-    assert_eq!(kinds_of(&children, "shop-fixed"), [Deployment]);
+    assert_eq!(
+        kinds_of(&children, "shop-fixed"),
+        [Deployment, PodDisruptionBudget]
+    );
     assert_eq!(
         kinds_of(&children, "shop-cpu"),
         [Deployment, HorizontalPodAutoscaler]
@@ -189,4 +192,45 @@ fn render_without_uid_has_no_owner_reference() {
                 .is_none()
         );
     }
+}
+
+#[test]
+fn a_component_that_always_runs_two_or_more_keeps_all_but_one_through_disruptions() {
+    let app = app(spec_with_workers(json!([
+        {"name": "three", "replicas": {"min": 3, "max": 3}},
+        {"name": "scaled", "resources": {"requests": {"cpu": "1"}}, "replicas": {"min": 2, "max": 6}},
+        {"name": "single", "replicas": {"min": 1, "max": 4}},
+        {"name": "zero", "replicas": {"min": 0, "max": 4}, "triggers": [{"type": "cron"}]},
+    ])));
+    let children = desired(&app).unwrap();
+    let budget = |name: &str| {
+        children.iter().find_map(|c| match c {
+            Child::PodDisruptionBudget(b) if b.metadata.name.as_deref() == Some(name) => {
+                Some(b.spec.clone().unwrap())
+            }
+            _ => None,
+        })
+    };
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let three = budget("shop-three").expect("a budget for min 3");
+    assert_eq!(three.min_available, Some(IntOrString::Int(2)));
+    assert_eq!(
+        three.selector.unwrap().match_labels.unwrap(),
+        deployment(&children, "shop-three")
+            .spec
+            .selector
+            .match_labels
+            .clone()
+            .unwrap()
+    );
+    assert_eq!(
+        budget("shop-scaled").unwrap().min_available,
+        Some(IntOrString::Int(1))
+    );
+    assert!(
+        budget("shop-single").is_none(),
+        "one replica: a budget would block every drain"
+    );
+    assert!(budget("shop-zero").is_none(), "may scale to zero");
+    assert!(budget("shop").is_none(), "the master runs one");
 }

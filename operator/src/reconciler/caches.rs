@@ -44,6 +44,11 @@ macro_rules! with_kind {
                 let $store = &$stores.services;
                 $body
             }
+            ChildKind::PodDisruptionBudget => {
+                type $T = k8s_openapi::api::policy::v1::PodDisruptionBudget;
+                let $store = &$stores.pod_disruption_budgets;
+                $body
+            }
             ChildKind::HorizontalPodAutoscaler => {
                 type $T = k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
                 let $store = &$stores.horizontal_pod_autoscalers;

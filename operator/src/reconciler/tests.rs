@@ -4,10 +4,6 @@
 use std::sync::{Arc, Mutex};
 
 use http::{Method, Request, Response};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Resource;
 use kube::api::PartialObjectMeta;
@@ -19,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::ServerlessAppStatus;
-use crate::children::{HTTPScaledObject, ScaledObject, keda};
+use crate::children::keda;
 use crate::testing::TestApp;
 
 /// One request the operator sent.
@@ -111,17 +107,6 @@ async fn serve(
     }
 }
 
-/// Cache writers, so a test can put objects in the stores the reconciler reads.
-struct Caches {
-    deployments: Writer<Deployment>,
-    services: Writer<Service>,
-    hpas: Writer<HorizontalPodAutoscaler>,
-    scaled_objects: Writer<ScaledObject>,
-    http_scaled_objects: Writer<HTTPScaledObject>,
-    ingresses: Writer<Ingress>,
-    crds: Writer<PartialObjectMeta<CustomResourceDefinition>>,
-}
-
 fn ready<K>(writer: &mut Writer<K>)
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
@@ -130,43 +115,45 @@ where
     writer.apply_watcher_event(&watcher::Event::InitDone);
 }
 
-fn caches() -> (Stores, Caches) {
-    fn pair<K>() -> (Store<K>, Writer<K>)
-    where
-        K: Resource<DynamicType = ()> + Clone + 'static,
-    {
-        let (reader, mut writer) = kube::runtime::reflector::store();
-        ready(&mut writer);
-        (reader, writer)
-    }
-    let (deployments, d) = pair();
-    let (services, s) = pair();
-    let (horizontal_pod_autoscalers, h) = pair();
-    let (scaled_objects, so) = pair();
-    let (http_scaled_objects, hso) = pair();
-    let (ingresses, i) = pair();
-    let (crds, c) = pair();
-    (
-        Stores {
-            deployments,
-            services,
-            horizontal_pod_autoscalers,
-            scaled_objects,
-            http_scaled_objects,
-            ingresses,
-            crds,
-        },
-        Caches {
-            deployments: d,
-            services: s,
-            hpas: h,
-            scaled_objects: so,
-            http_scaled_objects: hso,
-            ingresses: i,
-            crds: c,
-        },
-    )
+fn pair<K>() -> (Store<K>, Writer<K>)
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (reader, mut writer) = kube::runtime::reflector::store();
+    ready(&mut writer);
+    (reader, writer)
 }
+
+macro_rules! caches {
+    ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {
+        /// Cache writers, so a test can put objects in the stores the reconciler reads.
+        struct Caches {
+            $($field: Writer<$ty>,)*
+            crds: Writer<PartialObjectMeta<CustomResourceDefinition>>,
+        }
+
+        fn caches() -> (Stores, Caches) {
+            $(let $field = pair::<$ty>();)*
+            let crds = pair();
+            (
+                Stores { $($field: $field.0,)* crds: crds.0 },
+                Caches { $($field: $field.1,)* crds: crds.1 },
+            )
+        }
+
+        impl Caches {
+            /// Put `value`, an object of `kind`, in its cache.
+            fn put(&mut self, kind: ChildKind, value: Value) {
+                match kind {
+                    $(ChildKind::$kind => self.$field.apply_watcher_event(&watcher::Event::Apply(
+                        serde_json::from_value(value).unwrap(),
+                    )),)*
+                }
+            }
+        }
+    };
+}
+crate::children::child_kinds!(caches);
 
 impl Caches {
     fn install_keda(&mut self) {
@@ -192,39 +179,18 @@ impl Caches {
                     json!("/dev/termination-log");
                 value["status"] = json!({"observedGeneration": 1, "replicas": replicas,
                     "readyReplicas": replicas, "availableReplicas": replicas, "updatedReplicas": replicas});
-                let obj = serde_json::from_value(value).unwrap();
-                self.deployments
-                    .apply_watcher_event(&watcher::Event::Apply(obj));
             }
             ChildKind::Service => {
                 value["spec"]["clusterIP"] = json!("10.96.0.10");
                 value["spec"]["type"] = json!("ClusterIP");
-                let obj = serde_json::from_value(value).unwrap();
-                self.services
-                    .apply_watcher_event(&watcher::Event::Apply(obj));
-            }
-            ChildKind::HorizontalPodAutoscaler => {
-                let obj = serde_json::from_value(value).unwrap();
-                self.hpas.apply_watcher_event(&watcher::Event::Apply(obj));
             }
             ChildKind::ScaledObject => {
                 value["status"] = json!({"conditions": [{"type": "Ready", "status": "True"},
                                                          {"type": "Active", "status": "False"}]});
-                let obj = serde_json::from_value(value).unwrap();
-                self.scaled_objects
-                    .apply_watcher_event(&watcher::Event::Apply(obj));
             }
-            ChildKind::HTTPScaledObject => {
-                let obj = serde_json::from_value(value).unwrap();
-                self.http_scaled_objects
-                    .apply_watcher_event(&watcher::Event::Apply(obj));
-            }
-            ChildKind::Ingress => {
-                let obj = serde_json::from_value(value).unwrap();
-                self.ingresses
-                    .apply_watcher_event(&watcher::Event::Apply(obj));
-            }
+            _ => {}
         }
+        self.put(child.kind(), value);
     }
 
     fn store_all(&mut self, app: &ServerlessApp) {
@@ -345,6 +311,7 @@ fn condition<'a>(
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/prod/deployments";
 const SERVICES: &str = "/api/v1/namespaces/prod/services";
 const HPAS: &str = "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers";
+const PDBS: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets";
 const SCALED_OBJECTS: &str = "/apis/keda.sh/v1alpha1/namespaces/prod/scaledobjects";
 const STATUS: &str =
     "/apis/serverless-operator.dev/v1alpha1/namespaces/prod/serverlessapps/shop/status";
@@ -563,9 +530,12 @@ async fn gaining_an_autoscaler_hands_replicas_over_before_dropping_them() {
         [
             format!("PATCH {DEPLOYMENTS}/shop"),
             format!("PATCH {DEPLOYMENTS}/shop"),
+            // Its budget follows the new minimum: 2 - 1 available.
+            format!("PATCH {PDBS}/shop"),
             format!("PATCH {HPAS}/shop"),
         ]
     );
+    assert_eq!(applies[2].body["spec"]["minAvailable"], 1);
     assert!(
         applies[0]
             .query
@@ -989,4 +959,30 @@ async fn no_event_tells_of_a_status_that_was_not_written() {
     let err = h.reconcile(&app).await.unwrap_err();
     assert_eq!(err.category(), "StatusFailed");
     assert_eq!(h.writes(), [format!("PATCH {STATUS}")]);
+}
+
+/// A component whose minimum drops below 2 loses its PodDisruptionBudget, and its autoscaler
+/// follows the new minimum.
+#[tokio::test]
+async fn the_disruption_budget_follows_the_minimum() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut two = app("img:1");
+    two.spec.master.component.replicas.min = 2;
+    caches.store_all(&two);
+    let h = harness(stores, None);
+
+    let mut one = two.clone();
+    one.spec.master.component.replicas.min = 1;
+    one.metadata.generation = Some(4);
+    h.reconcile(&one).await.unwrap();
+    let writes: Vec<_> = h
+        .writes()
+        .into_iter()
+        .filter(|w| !w.contains("/status") && !w.contains("/events"))
+        .collect();
+    assert_eq!(
+        writes,
+        [format!("DELETE {PDBS}/shop"), format!("PATCH {HPAS}/shop")]
+    );
 }
