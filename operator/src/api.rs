@@ -378,26 +378,10 @@ fn affinity_rules(schema: &mut schemars::Schema) {
         [&preferred[..], &["items", "preference"]].concat(),
     ];
     for term in &term_paths {
-        let expressions = [&term[..], &["matchExpressions"]].concat();
-        constrain(schema, &expressions, "maxItems", json!(16));
-        let expression = [&expressions[..], &["items"]].concat();
-        constrain(
+        let expression = requirements(
             schema,
-            &[&expression[..], &["key"]].concat(),
-            "pattern",
-            json!(LABEL_KEY),
-        );
-        constrain(
-            schema,
-            &[&expression[..], &["key"]].concat(),
-            "maxLength",
-            json!(317),
-        );
-        constrain(
-            schema,
-            &[&expression[..], &["operator"]].concat(),
-            "enum",
-            json!(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]),
+            &[&term[..], &["matchExpressions"]].concat(),
+            &["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"],
         );
         constrain(
             schema,
@@ -458,8 +442,7 @@ fn affinity_rules(schema: &mut schemars::Schema) {
         ];
         for term in &term_paths {
             let at = |tail: &[&'static str]| [&term[..], tail].concat();
-            constrain(schema, &at(&["topologyKey"]), "pattern", json!(LABEL_KEY));
-            constrain(schema, &at(&["topologyKey"]), "maxLength", json!(317));
+            label_key(schema, &at(&["topologyKey"]));
             constrain(
                 schema,
                 &at(&["namespaces", "items"]),
@@ -473,14 +456,38 @@ fn affinity_rules(schema: &mut schemars::Schema) {
                 json!(63),
             );
             for keys in ["matchLabelKeys", "mismatchLabelKeys"] {
-                constrain(schema, &at(&[keys, "items"]), "pattern", json!(LABEL_KEY));
-                constrain(schema, &at(&[keys, "items"]), "maxLength", json!(317));
+                label_key(schema, &at(&[keys, "items"]));
             }
             for selector in ["labelSelector", "namespaceSelector"] {
                 label_selector_rules(schema, &at(&[selector]));
             }
         }
     }
+}
+
+/// A label key at `path`: an optional DNS-subdomain prefix and `/`, then a name.
+fn label_key(schema: &mut schemars::Schema, path: &[&str]) {
+    constrain(schema, path, "pattern", json!(LABEL_KEY));
+    constrain(schema, path, "maxLength", json!(317));
+}
+
+/// The list of selector requirements at `list`: at most 16, each with a label key and one of
+/// `operators`. Returns the path of one requirement.
+fn requirements<'a>(
+    schema: &mut schemars::Schema,
+    list: &[&'a str],
+    operators: &[&str],
+) -> Vec<&'a str> {
+    constrain(schema, list, "maxItems", json!(16));
+    let requirement = [list, &["items"]].concat();
+    label_key(schema, &[&requirement[..], &["key"]].concat());
+    constrain(
+        schema,
+        &[&requirement[..], &["operator"]].concat(),
+        "enum",
+        json!(operators),
+    );
+    requirement
 }
 
 /// The weight of a preferred scheduling term: 1 to 100.
@@ -517,25 +524,10 @@ fn label_selector_rules(schema: &mut schemars::Schema, selector: &[&str]) {
             "message": "matchLabels.keys must be label keys: an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
         }]),
     );
-    constrain(schema, &at(&["matchExpressions"]), "maxItems", json!(16));
-    let expression = at(&["matchExpressions", "items"]);
-    constrain(
+    let expression = requirements(
         schema,
-        &[&expression[..], &["key"]].concat(),
-        "pattern",
-        json!(LABEL_KEY),
-    );
-    constrain(
-        schema,
-        &[&expression[..], &["key"]].concat(),
-        "maxLength",
-        json!(317),
-    );
-    constrain(
-        schema,
-        &[&expression[..], &["operator"]].concat(),
-        "enum",
-        json!(["In", "NotIn", "Exists", "DoesNotExist"]),
+        &at(&["matchExpressions"]),
+        &["In", "NotIn", "Exists", "DoesNotExist"],
     );
     let value = [&expression[..], &["values", "items"]].concat();
     constrain(schema, &value, "pattern", json!(LABEL_VALUE));
