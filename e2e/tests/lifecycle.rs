@@ -347,3 +347,79 @@ async fn deleting_the_app_deletes_every_child() {
     })
     .await;
 }
+
+/// The caches keep no pod template, only a fingerprint of the fields the operator owns: a hand
+/// edit deep inside one (a JSON patch, as `kubectl patch --type=json` sends it, and a forced
+/// server-side apply by another field manager) is still seen and undone.
+#[tokio::test]
+async fn a_hand_edit_deep_in_the_pod_template_is_undone() {
+    let ns = TestNamespace::new("deep-drift").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, APP);
+    ns.wait_ready("shop", TIMEOUT).await;
+    let deployments = ns.api::<Deployment>();
+
+    let container = "/spec/template/spec/containers/0";
+    let out = kubectl(&[
+        "-n",
+        &ns.name,
+        "patch",
+        "deployment/shop",
+        "--type=json",
+        "-p",
+        &json!([
+            {"op": "replace", "path": format!("{container}/securityContext/allowPrivilegeEscalation"), "value": true},
+            {"op": "replace", "path": format!("{container}/env/0/value"), "value": "red"},
+        ])
+        .to_string(),
+    ]);
+    assert!(out.success, "{}", out.stderr);
+    let intruder = PatchParams::apply("intruder").force();
+    deployments
+        .patch(
+            "shop-resize",
+            &intruder,
+            &Patch::Apply(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": "resize", "securityContext": {"readOnlyRootFilesystem": false}}
+                ]}}}
+            })),
+        )
+        .await
+        .expect("forced apply");
+
+    wait_for("deep drift undone", TIMEOUT, || {
+        let deployments = deployments.clone();
+        async move {
+            let container =
+                |d: Deployment| d.spec.template.spec.expect("pod spec").containers[0].clone();
+            let shop = container(deployments.get("shop").await.map_err(|e| e.to_string())?);
+            let resize = container(
+                deployments
+                    .get("shop-resize")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            let escalation = shop
+                .security_context
+                .and_then(|s| s.allow_privilege_escalation);
+            let mode = shop.env.unwrap_or_default()[0].value.clone();
+            let read_only = resize
+                .security_context
+                .and_then(|s| s.read_only_root_filesystem);
+            if escalation == Some(false)
+                && mode.as_deref() == Some("blue")
+                && read_only == Some(true)
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "escalation {escalation:?}, MODE {mode:?}, resize read-only root {read_only:?}"
+                ))
+            }
+        }
+    })
+    .await;
+}

@@ -24,6 +24,7 @@ use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
 use crate::client::WATCH_TIMEOUT_SECS;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
+use crate::reconciler::caches::{Cached, slim_down};
 use crate::reconciler::{self, Context, Settings, Stores};
 
 fn watch_config() -> watcher::Config {
@@ -227,10 +228,12 @@ fn own<K>(
     controller: Controller<ServerlessApp>,
     client: &Client,
     namespace: Option<&str>,
+    manager: &str,
     needs_crd: bool,
 ) -> (Controller<ServerlessApp>, Store<K>)
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Cached
         + Clone
         + DeserializeOwned
         + Debug
@@ -240,10 +243,10 @@ where
 {
     let (reader, writer) = reflector::store();
     let config = watch_config().labels(APP_LABEL);
+    let manager = manager.to_string();
     let stream = watcher(api::<K>(client, namespace), config)
         .default_backoff()
-        // Managed fields are most of an object's size and the diff never reads them.
-        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        .modify(move |o: &mut K| slim_down(o, &manager))
         .reflect(writer)
         .touched_objects()
         .filter_map(move |event| async move {
@@ -266,12 +269,13 @@ fn own_children(
     controller: Controller<ServerlessApp>,
     client: &Client,
     ns: Option<&str>,
+    manager: &str,
     crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
 ) -> (Controller<ServerlessApp>, Stores) {
     macro_rules! own_all {
         ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {{
             let c = controller;
-            $(let (c, $field) = own::<$ty>(c, client, ns, Option::<&str>::is_some(&$crd));)*
+            $(let (c, $field) = own::<$ty>(c, client, ns, manager, Option::<&str>::is_some(&$crd));)*
             (c, Stores { $($field,)* crds })
         }};
     }
@@ -323,10 +327,13 @@ pub async fn run(
     let (app_reader, app_writer) = reflector::store();
     let app_events = watcher(api::<ServerlessApp>(&client, ns), watch_config())
         .default_backoff()
+        // Nothing reads an app's managed fields, and they can be as large as its spec.
+        .modify(|app: &mut ServerlessApp| app.managed_fields_mut().clear())
         .reflect(app_writer)
         .touched_objects();
     let controller = Controller::for_stream(app_events, app_reader).trigger_backoff(NoJointBackoff);
-    let (controller, stores) = own_children(controller, &client, ns, crds);
+    let manager = &options.settings.field_manager;
+    let (controller, stores) = own_children(controller, &client, ns, manager, crds);
     let reporter = Reporter {
         controller: CONTROLLER_NAME.into(),
         instance: options.instance.clone(),

@@ -1,11 +1,11 @@
 //! Does the cluster already hold what we want? The test behind "zero writes in steady state".
 //!
-//! Two checks, both needed:
-//! - every field we set is present with the same value in the observed object (the API server
-//!   adds defaults, so the observed object is a superset). This catches drift: a hand edit of a
-//!   field we own.
-//! - the observed object carries the hash of the desired object we last applied. This catches a
-//!   field we stopped setting, which a subset check cannot see.
+//! The caches keep no child whole: of each they keep a [`fingerprint`] of the part the
+//! operator's field manager owns ([`owned_part`] of its `managedFields` entry). A reconcile
+//! compares it with the fingerprint of the desired object. That catches a hand edit of a field
+//! the operator sets (the editor's manager takes the field over, or the value differs), a field
+//! the operator stopped setting (still owned, no longer desired) and a changed spec, without
+//! holding whole pod templates in memory.
 
 use std::hash::Hasher;
 
@@ -35,80 +35,186 @@ pub fn stamp_hash(object: &mut Value) {
     }
 }
 
-/// True when applying `desired` over `observed` would change nothing the operator owns.
-pub fn up_to_date(desired: &Value, observed: &Value) -> bool {
-    is_subset(desired, observed)
-}
-
-/// Every value in `desired` appears in `observed`. Arrays must match item by item (same length);
-/// empty desired collections match absent ones; quantities compare by value ("0.5" == "500m").
-pub fn is_subset(desired: &Value, observed: &Value) -> bool {
-    match (desired, observed) {
-        (Value::Object(d), Value::Object(o)) => d.iter().all(|(key, dv)| match o.get(key) {
-            Some(ov) => is_subset(dv, ov),
-            None => is_empty(dv),
-        }),
-        (Value::Object(d), Value::Null) => d.values().all(is_empty),
-        (Value::Array(d), Value::Array(o)) => {
-            d.len() == o.len() && d.iter().zip(o).all(|(dv, ov)| is_subset(dv, ov))
+/// A fingerprint of the fields the operator sets, comparable between a desired object and the
+/// part of a live object that the operator's field manager owns ([`owned_part`]). Equal
+/// fingerprints mean applying the desired object would change nothing the operator owns.
+///
+/// Both sides are normalized the same way: the identity fields (`apiVersion`, `kind`, name,
+/// namespace) are left out, empty values count as absent, numbers compare by value and
+/// resource quantities too ("0.5" and "500m", "1024Mi" and "1Gi": the API server canonicalizes
+/// them).
+pub fn fingerprint(object: &Value) -> u64 {
+    let mut object = object.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+        map.remove("status");
+        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("name");
+            meta.remove("namespace");
         }
-        (Value::Array(d), Value::Null) => d.is_empty(),
-        (Value::String(d), Value::String(o)) => d == o || same_quantity(d, o),
-        (Value::Number(d), Value::Number(o)) => d.as_f64() == o.as_f64(),
-        (Value::Null, _) => true,
-        (d, o) => d == o,
     }
+    let normal = normalize(object).unwrap_or(Value::Null);
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(normal.to_string().as_bytes());
+    hasher.finish()
 }
 
-fn is_empty(value: &Value) -> bool {
+/// `value` with empty values dropped and numbers and quantities in one canonical form; None
+/// when nothing is left.
+fn normalize(value: Value) -> Option<Value> {
     match value {
-        Value::Null => true,
-        Value::Object(m) => m.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
+        Value::Null => None,
+        Value::Object(map) => {
+            let map: serde_json::Map<_, _> = map
+                .into_iter()
+                .filter_map(|(k, v)| normalize(v).map(|v| (k, v)))
+                .collect();
+            (!map.is_empty()).then_some(Value::Object(map))
+        }
+        Value::Array(items) if items.is_empty() => None,
+        // An item that normalizes to nothing stays as null: positions matter in a list.
+        Value::Array(items) => Some(Value::Array(
+            items
+                .into_iter()
+                .map(|v| normalize(v).unwrap_or(Value::Null))
+                .collect(),
+        )),
+        Value::String(s) => Some(match quantity_nanos(&s) {
+            Some(n) => Value::String(format!("{QUANTITY_MARK}{n}")),
+            None => Value::String(s),
+        }),
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        }),
+        other @ Value::Bool(_) => Some(other),
     }
 }
 
-/// Resource quantities the API server canonicalizes ("1024Mi" -> "1Gi", "0.5" -> "500m").
-fn same_quantity(a: &str, b: &str) -> bool {
-    match (parse_quantity(a), parse_quantity(b)) {
-        (Some(x), Some(y)) => (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()).max(1.0),
-        _ => false,
+/// Prefix of a canonical quantity in normalized values; no string from the API starts with it.
+const QUANTITY_MARK: char = '\u{1}';
+
+/// The part of `object` the field set `fields` covers: `fields` is one manager's `fieldsV1`
+/// from `metadata.managedFields`. `f:` keys name object fields, `k:` (by key fields), `v:` (by
+/// value) and `i:` (by index) name list items, and an empty set means the whole value. Used
+/// with the operator's own field manager, it is what the operator last applied, minus any field
+/// someone else has since changed: an update by another manager takes the fields it changes
+/// away from the operator.
+pub fn owned_part(object: &Value, fields: &Value) -> Value {
+    let Some(set) = fields
+        .as_object()
+        .filter(|set| set.keys().any(|k| k != "."))
+    else {
+        return object.clone();
+    };
+    match object {
+        Value::Object(map) => Value::Object(
+            set.iter()
+                .filter_map(|(key, sub)| {
+                    let name = key.strip_prefix("f:")?;
+                    map.get(name)
+                        .map(|v| (name.to_string(), owned_part(v, sub)))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => {
+            let members: Vec<(ListMember, &Value)> = set
+                .iter()
+                .filter_map(|(key, sub)| ListMember::parse(key).map(|m| (m, sub)))
+                .collect();
+            Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, item)| {
+                        let (_, sub) = members.iter().find(|(m, _)| m.matches(index, item))?;
+                        Some(owned_part(item, sub))
+                    })
+                    .collect(),
+            )
+        }
+        _ => object.clone(),
     }
 }
 
-/// The value of a Kubernetes quantity string, or None if it is not one.
-fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
+/// How a `fieldsV1` key names an item of a list.
+enum ListMember {
+    Keys(serde_json::Map<String, Value>),
+    Value(Value),
+    Index(usize),
+}
+
+impl ListMember {
+    fn parse(key: &str) -> Option<Self> {
+        if let Some(keys) = key.strip_prefix("k:") {
+            serde_json::from_str(keys).ok().map(ListMember::Keys)
+        } else if let Some(value) = key.strip_prefix("v:") {
+            serde_json::from_str(value).ok().map(ListMember::Value)
+        } else {
+            key.strip_prefix("i:")?.parse().ok().map(ListMember::Index)
+        }
+    }
+
+    fn matches(&self, index: usize, item: &Value) -> bool {
+        match self {
+            ListMember::Keys(keys) => keys.iter().all(|(k, v)| item.get(k) == Some(v)),
+            ListMember::Value(value) => item == value,
+            ListMember::Index(i) => *i == index,
+        }
+    }
+}
+
+/// The value of a Kubernetes quantity string in billionths, or None if it is not one (or one
+/// too large or too fine to hold exactly).
+fn quantity_nanos(s: &str) -> Option<i128> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
         .unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
-    if number.is_empty() {
+    let (negative, number) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number.strip_prefix('+').unwrap_or(number)),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole
+            .chars()
+            .chain(fraction.chars())
+            .all(|c| c.is_ascii_digit())
+    {
         return None;
     }
-    let number: f64 = number.parse().ok()?;
-    let multiplier = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exp if exp.starts_with(['e', 'E']) => 10f64.powi(exp[1..].parse().ok()?),
+    let (pow10, pow1024): (i32, u32) = match suffix {
+        "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 1),
+        "Mi" => (0, 2),
+        "Gi" => (0, 3),
+        "Ti" => (0, 4),
+        "Pi" => (0, 5),
+        "Ei" => (0, 6),
+        exp if exp.starts_with(['e', 'E']) => (exp[1..].parse().ok()?, 0),
         _ => return None,
     };
-    Some(number * multiplier)
+    let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
+    let scale = 9 + pow10 - i32::try_from(fraction.len()).ok()?;
+    let scaled = if scale >= 0 {
+        digits.checked_mul(10i128.checked_pow(u32::try_from(scale).ok()?)?)?
+    } else {
+        let divisor = 10i128.checked_pow(u32::try_from(-scale).ok()?)?;
+        (digits % divisor == 0).then(|| digits / divisor)?
+    };
+    let value = scaled.checked_mul(1024i128.checked_pow(pow1024)?)?;
+    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
@@ -117,44 +223,125 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn server_defaults_do_not_count_as_a_difference() {
-        let desired = json!({"spec": {"ports": [{"name": "http", "port": 80}], "labels": {}}});
-        let observed = json!({"spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
-                              "clusterIP": "10.0.0.1"}});
-        assert!(is_subset(&desired, &observed));
+    /// What the API server records for the operator after it applies `desired` below:
+    /// containers and env keyed by name, ports by port and protocol, `args` atomic.
+    fn fields() -> Value {
+        json!({
+            "f:metadata": {"f:labels": {"f:app": {}}},
+            "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
+                "k:{\"name\":\"main\"}": {
+                    ".": {}, "f:name": {}, "f:image": {}, "f:args": {},
+                    "f:env": {"k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}}},
+                    "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}":
+                        {".": {}, "f:containerPort": {}}},
+                    "f:resources": {"f:requests": {"f:cpu": {}}}
+                }
+            }}}}
+        })
+    }
+
+    fn desired() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "shop", "namespace": "prod", "labels": {"app": "shop"},
+                         "annotations": {}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{
+                "name": "main", "image": "shop:1", "args": ["serve"],
+                "env": [{"name": "A", "value": "1"}],
+                "ports": [{"containerPort": 80}],
+                "resources": {"requests": {"cpu": "0.5"}}
+            }]}}}
+        })
+    }
+
+    /// `desired` as the API server returns it: defaults, canonical quantities, a sidecar and an
+    /// env var someone else added, status.
+    fn live() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "shop", "namespace": "prod", "uid": "u1", "generation": 4,
+                         "labels": {"app": "shop", "team": "a"}},
+            "spec": {"replicas": 2, "revisionHistoryLimit": 10,
+                     "template": {"spec": {"dnsPolicy": "ClusterFirst", "containers": [
+                {"name": "main", "image": "shop:1", "args": ["serve"],
+                 "env": [{"name": "A", "value": "1"}, {"name": "INJECTED", "value": "x"}],
+                 "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                 "resources": {"requests": {"cpu": "500m"}},
+                 "terminationMessagePath": "/dev/termination-log"},
+                {"name": "sidecar", "image": "mesh:1"}
+            ]}}},
+            "status": {"replicas": 2}
+        })
+    }
+
+    fn owned(live: &Value) -> u64 {
+        fingerprint(&owned_part(live, &fields()))
     }
 
     #[test]
-    fn a_changed_or_missing_value_is_a_difference() {
-        let desired = json!({"spec": {"image": "a:2", "args": ["x"]}});
-        assert!(!is_subset(
-            &desired,
-            &json!({"spec": {"image": "a:1", "args": ["x"]}})
-        ));
-        assert!(!is_subset(&desired, &json!({"spec": {"image": "a:2"}})));
-        assert!(!is_subset(
-            &desired,
-            &json!({"spec": {"image": "a:2", "args": ["x", "y"]}})
-        ));
+    fn what_others_and_the_server_add_does_not_count_as_a_difference() {
+        assert_eq!(fingerprint(&desired()), owned(&live()));
     }
 
     #[test]
-    fn quantities_compare_by_value() {
-        assert!(is_subset(&json!({"cpu": "0.5"}), &json!({"cpu": "500m"})));
-        assert!(is_subset(
-            &json!({"memory": "1024Mi"}),
-            &json!({"memory": "1Gi"})
-        ));
-        assert!(is_subset(
-            &json!({"memory": "1e3"}),
-            &json!({"memory": "1k"})
-        ));
-        assert!(!is_subset(&json!({"cpu": "1"}), &json!({"cpu": "100m"})));
-        assert!(!is_subset(
-            &json!({"name": "http"}),
-            &json!({"name": "grpc"})
-        ));
+    fn a_changed_or_missing_owned_value_is_a_difference() {
+        let mut image = live();
+        image["spec"]["template"]["spec"]["containers"][0]["image"] = json!("shop:2");
+        let mut args = live();
+        args["spec"]["template"]["spec"]["containers"][0]["args"] = json!(["serve", "-v"]);
+        let mut env = live();
+        env["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("2");
+        let mut gone = live();
+        gone["spec"]["template"]["spec"]["containers"][0]["env"] = json!([]);
+        for changed in [image, args, env, gone] {
+            assert_ne!(fingerprint(&desired()), owned(&changed), "{changed}");
+        }
+    }
+
+    #[test]
+    fn a_field_the_operator_no_longer_owns_is_a_difference() {
+        // `kubectl edit` of the image: the field moves to kubectl's manager.
+        let mut fields = fields();
+        let container =
+            &mut fields["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"main\"}"];
+        container.as_object_mut().unwrap().remove("f:image");
+        assert_ne!(
+            fingerprint(&desired()),
+            fingerprint(&owned_part(&live(), &fields))
+        );
+    }
+
+    #[test]
+    fn a_field_the_operator_stopped_setting_is_a_difference() {
+        let mut desired = desired();
+        desired["spec"].as_object_mut().unwrap().remove("replicas");
+        assert_ne!(fingerprint(&desired), owned(&live()));
+    }
+
+    #[test]
+    fn quantities_and_numbers_compare_by_value() {
+        let same = |a: Value, b: Value| fingerprint(&a) == fingerprint(&b);
+        assert!(same(json!({"cpu": "0.5"}), json!({"cpu": "500m"})));
+        assert!(same(json!({"memory": "1024Mi"}), json!({"memory": "1Gi"})));
+        assert!(same(json!({"memory": "1e3"}), json!({"memory": "1k"})));
+        assert!(same(json!({"n": 1.0}), json!({"n": 1})));
+        assert!(!same(json!({"cpu": "1"}), json!({"cpu": "100m"})));
+        assert!(!same(json!({"cpu": "1m"}), json!({"cpu": "1001u"})));
+        assert!(!same(json!({"name": "http"}), json!({"name": "grpc"})));
+        assert_eq!(quantity_nanos("-1.5Ki"), Some(-1536 * 1_000_000_000));
+        assert_eq!(quantity_nanos("1.5n"), None, "finer than a billionth");
+        assert_eq!(quantity_nanos("http"), None);
+        assert_eq!(quantity_nanos("."), None);
+    }
+
+    #[test]
+    fn items_are_chosen_by_value_and_by_index_too() {
+        let live = json!({"finalizers": ["a", "b"], "list": [{"x": 1}, {"x": 2}]});
+        let fields = json!({"f:finalizers": {"v:\"b\"": {}}, "f:list": {"i:1": {}}});
+        assert_eq!(
+            owned_part(&live, &fields),
+            json!({"finalizers": ["b"], "list": [{"x": 2}]})
+        );
     }
 
     #[test]

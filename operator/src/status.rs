@@ -184,7 +184,9 @@ pub struct Transition {
 
 /// The Events a written status change produces: a Warning when the app becomes Stalled or its
 /// stall changes (not on every retry of the same one, so a broken app does not flood Events),
-/// and a Normal `Ready` when it becomes Ready.
+/// and a Normal `Ready` when it becomes Ready again: after a change of its spec (a later
+/// generation) or a stall. A new app's first rollout has no Event: its status says all of it,
+/// and an Event per new app doubled the writes that are not children while apps converge.
 pub fn transitions(
     previous: Option<&ServerlessAppStatus>,
     next: &ServerlessAppStatus,
@@ -209,7 +211,8 @@ pub fn transitions(
             message,
         });
     }
-    if is(Some(next), READY) && !is(previous, READY) {
+    let first_rollout = next.observed_generation.unwrap_or(0) <= 1 && stalled(previous).is_none();
+    if is(Some(next), READY) && !is(previous, READY) && !first_rollout {
         out.push(Transition {
             warning: false,
             reason: "Ready".into(),
@@ -423,12 +426,23 @@ mod tests {
     }
 
     #[test]
-    fn events_tell_of_becoming_ready_and_of_each_new_stall_once() {
-        let progressing = with_conditions(&[
-            (READY, "False", "Progressing"),
-            (STALLED, "False", "Healthy"),
-        ]);
-        let ready = with_conditions(&[(READY, "True", "Ready"), (STALLED, "False", "Healthy")]);
+    fn events_tell_of_becoming_ready_again_and_of_each_new_stall_once() {
+        let generation = |mut status: ServerlessAppStatus, generation| {
+            status.observed_generation = Some(generation);
+            status
+        };
+        let progressing = generation(
+            with_conditions(&[
+                (READY, "False", "Progressing"),
+                (STALLED, "False", "Healthy"),
+            ]),
+            2,
+        );
+        let ready = generation(
+            with_conditions(&[(READY, "True", "Ready"), (STALLED, "False", "Healthy")]),
+            2,
+        );
+        let first = |status: &ServerlessAppStatus| generation(status.clone(), 1);
         let stalled =
             |reason| with_conditions(&[(READY, "False", reason), (STALLED, "True", reason)]);
         let reasons = |previous: Option<&ServerlessAppStatus>, next: &ServerlessAppStatus| {
@@ -443,7 +457,9 @@ mod tests {
             reasons(Some(&progressing), &ready),
             vec![(false, "Ready".to_string())]
         );
-        assert_eq!(reasons(None, &ready), vec![(false, "Ready".to_string())]);
+        // A new app's first rollout.
+        assert_eq!(reasons(None, &first(&ready)), vec![]);
+        assert_eq!(reasons(Some(&first(&progressing)), &first(&ready)), vec![]);
         assert_eq!(reasons(Some(&ready), &ready), vec![]);
         let failed = stalled("ApplyFailed");
         assert_eq!(
@@ -459,6 +475,11 @@ mod tests {
         assert_eq!(
             reasons(Some(&failed), &ready),
             vec![(false, "Ready".to_string())]
+        );
+        assert_eq!(
+            reasons(Some(&first(&failed)), &first(&ready)),
+            vec![(false, "Ready".to_string())],
+            "recovered from a stall"
         );
         assert_eq!(headline(Some(&failed)), (false, true));
         assert_eq!(headline(Some(&ready)), (true, false));

@@ -4,14 +4,19 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::children::ChildKind;
+use crate::children::{ChildKind, HTTPScaledObject, ScaledObject};
+use crate::diff;
 use crate::error::{Error, Result};
 use crate::labels::APP_LABEL;
 
@@ -74,24 +79,107 @@ macro_rules! with_kind {
 }
 pub(crate) use with_kind;
 
+/// Cache-only annotation holding the [`diff::fingerprint`] of the part of the child the
+/// operator's field manager owns. Never sent: the operator only ever applies desired objects.
+pub const OWNED_FINGERPRINT: &str = "serverless-operator.dev/owned-fingerprint";
+
+/// What the cache keeps of a child kind. A child is cached slim ([`slim_down`]): its metadata
+/// (name, uid, generation, labels, owner), the fingerprint of what the operator owns, and only
+/// the spec and status fields the status reads, so the cache grows by a few hundred bytes a
+/// child rather than by whole pod templates.
+pub trait Cached: Resource + Serialize {
+    /// Drop the spec and status fields the status does not read.
+    fn keep_status_fields(&mut self);
+    /// `spec.replicas`, for the replica handover.
+    fn replicas(&self) -> Option<i32> {
+        None
+    }
+}
+
+impl Cached for Deployment {
+    fn keep_status_fields(&mut self) {
+        let replicas = self.replicas();
+        self.spec = DeploymentSpec {
+            replicas,
+            ..DeploymentSpec::default()
+        };
+    }
+    fn replicas(&self) -> Option<i32> {
+        self.spec.replicas
+    }
+}
+
+impl Cached for ScaledObject {
+    fn keep_status_fields(&mut self) {
+        self.spec = Default::default();
+    }
+}
+
+macro_rules! cached_without_status {
+    ($($ty:ty),*) => {$(
+        impl Cached for $ty {
+            fn keep_status_fields(&mut self) {
+                self.spec = Default::default();
+                self.status = None;
+            }
+        }
+    )*};
+}
+cached_without_status!(
+    Service,
+    PodDisruptionBudget,
+    HorizontalPodAutoscaler,
+    HTTPScaledObject,
+    Ingress
+);
+
+/// Slim `obj` down to what the cache keeps of it; `manager` is the operator's field manager.
+pub fn slim_down<K: Cached>(obj: &mut K, manager: &str) {
+    let managed = obj.meta_mut().managed_fields.take().unwrap_or_default();
+    let owned = managed
+        .iter()
+        .find(|m| {
+            m.manager.as_deref() == Some(manager)
+                && m.operation.as_deref() == Some("Apply")
+                && m.subresource.as_deref().unwrap_or_default().is_empty()
+        })
+        .and_then(|m| m.fields_v1.as_ref());
+    let fingerprint = owned.and_then(|fields| {
+        let value = serde_json::to_value(&*obj).ok()?;
+        Some(diff::fingerprint(&diff::owned_part(&value, &fields.0)))
+    });
+    let meta = obj.meta_mut();
+    meta.annotations =
+        fingerprint.map(|f| [(OWNED_FINGERPRINT.to_string(), format!("{f:016x}"))].into());
+    meta.creation_timestamp = None;
+    meta.finalizers = None;
+    obj.keep_status_fields();
+}
+
 /// A child as the diff and the ownership check need it.
 pub(super) struct ObservedChild {
-    pub json: Value,
+    /// Fingerprint of what the operator owns of it; None when it owns nothing.
+    pub fingerprint: Option<u64>,
+    pub replicas: Option<i32>,
     pub controller_uid: Option<String>,
     pub controller: Option<String>,
 }
 
 impl ObservedChild {
-    fn of<K: Resource + Serialize>(obj: &K) -> Option<Self> {
+    fn of<K: Cached>(obj: &K) -> Self {
         let controller = obj
             .owner_references()
             .iter()
             .find(|r| r.controller == Some(true));
-        Some(ObservedChild {
-            json: serde_json::to_value(obj).ok()?,
+        ObservedChild {
+            fingerprint: obj
+                .annotations()
+                .get(OWNED_FINGERPRINT)
+                .and_then(|f| u64::from_str_radix(f, 16).ok()),
+            replicas: obj.replicas(),
             controller_uid: controller.map(|r| r.uid.clone()),
             controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
-        })
+        }
     }
 }
 
@@ -138,7 +226,9 @@ impl Stores {
 
     pub(super) fn lookup(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
         with_kind!(kind, self, |store, T| {
-            ObservedChild::of(&*store.get(&ObjectRef::<T>::new(name).within(ns))?)
+            Some(ObservedChild::of(
+                &*store.get(&ObjectRef::<T>::new(name).within(ns))?,
+            ))
         })
     }
 
@@ -196,6 +286,7 @@ pub(super) fn controlled_by<K: Resource>(obj: &K, uid: &str) -> bool {
 pub(super) async fn fetch(
     client: &Client,
     stores: &Stores,
+    manager: &str,
     kind: ChildKind,
     ns: &str,
     name: &str,
@@ -209,7 +300,10 @@ pub(super) async fn fetch(
                 name: name.to_string(),
                 source,
             })?
-            .and_then(|obj| ObservedChild::of(&obj))
+            .map(|mut obj| {
+                slim_down(&mut obj, manager);
+                ObservedChild::of(&obj)
+            })
     });
     Ok(found)
 }

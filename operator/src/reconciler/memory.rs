@@ -28,6 +28,8 @@ struct AppMemory {
     pruned: Option<PruneMark>,
     /// Its status writes; see [`Memory::current_status`].
     status: Option<StatusWrites>,
+    /// When a status was first computed for it, before any write.
+    first_status: Option<tokio::time::Instant>,
     /// The uid and generation whose references its namespace's account was last allowed.
     authorized: Option<Generation>,
 }
@@ -150,13 +152,16 @@ impl Memory {
         }
     }
 
-    /// How long until the app's status may be written again, if not now.
+    /// How long until the app's status may be written again, if not now: `interval` after the
+    /// last write, or after the first status computed when none was written yet (so a new app
+    /// that is Ready within it gets one write, not Reconciling and then Ready).
     pub(super) fn status_wait(&self, app: &ServerlessApp, interval: Duration) -> Option<Duration> {
-        let last = self
-            .read(app, |m| m.status.as_ref().map(|w| w.at))
-            .flatten()?;
-        let next = last + interval;
         let now = tokio::time::Instant::now();
+        let since = self.update(app, |m| match &m.status {
+            Some(writes) => writes.at,
+            None => *m.first_status.get_or_insert(now),
+        });
+        let next = since + interval;
         (next > now).then(|| next - now)
     }
 

@@ -190,7 +190,10 @@ async fn reconcile_app(app: &ServerlessApp, ctx: &Context) -> Result<Action> {
     let mut failure = None;
     let deleted = prune(app, ctx, &ns, &desired, &mut failure).await;
     let applied = apply(app, ctx, &ns, &desired, &mut failure).await;
-    announce(ctx, app, "Applied", "Apply", &applied).await;
+    // A new app's children being created is no news: its status tells it.
+    if ctx.memory.current_status(app).is_some() {
+        announce(ctx, app, "Applied", "Apply", &applied).await;
+    }
     announce(ctx, app, "Deleted", "Prune", &deleted).await;
     let status_due = report(app, ctx, &ns, &desired, failure.as_ref()).await?;
     if let Some(err) = failure {

@@ -36,7 +36,10 @@ pub(super) async fn apply_if_changed(
         Some(observed) => Some(observed),
         // One read per child not created yet: what keeps a force-apply from taking over
         // (adopting) someone else's object of the same name.
-        None => caches::fetch(&ctx.client, &ctx.stores, kind, ns, &name).await?,
+        None => {
+            let manager = &ctx.settings.field_manager;
+            caches::fetch(&ctx.client, &ctx.stores, manager, kind, ns, &name).await?
+        }
     };
     if let Some(observed) = observed {
         if observed.controller_uid.as_deref() != Some(uid) {
@@ -50,11 +53,11 @@ pub(super) async fn apply_if_changed(
                     }),
             });
         }
-        if diff::up_to_date(&body, &observed.json) {
+        if observed.fingerprint == Some(diff::fingerprint(&body)) {
             debug!(%ns, app = %app.name_any(), kind = kind.as_str(), %name, "up to date");
             return Ok(false);
         }
-        hand_over_replicas(ctx, ns, &name, &body, &observed.json).await?;
+        hand_over_replicas(ctx, ns, &name, &body, observed.replicas).await?;
     }
     let writer = ctx.writer(ns, kind, &name)?;
     with_kind!(kind, ctx.stores, |_store, T| {
@@ -80,12 +83,12 @@ async fn hand_over_replicas(
     ns: &str,
     name: &str,
     desired: &Value,
-    observed: &Value,
+    observed_replicas: Option<i32>,
 ) -> Result<()> {
     if desired["kind"] != "Deployment" || !desired["spec"]["replicas"].is_null() {
         return Ok(());
     }
-    let Some(replicas) = observed["spec"]["replicas"].as_i64() else {
+    let Some(replicas) = observed_replicas else {
         return Ok(());
     };
     let has_autoscaler = ctx
@@ -195,7 +198,9 @@ pub(super) async fn write_status(
     if previous == Some(&next) {
         return Ok(None);
     }
+    // A failure is news at once; progress alone waits.
     if status::headline(previous) == status::headline(Some(&next))
+        && observed.retrying.is_none()
         && let Some(wait) = ctx.memory.status_wait(app, ctx.settings.status_interval)
     {
         debug!(ns = app.namespace(), app = %app.name_any(), ?wait, "status write deferred");
