@@ -307,8 +307,8 @@ pub struct Operator {
     pub log: PathBuf,
     pub kubeconfig: PathBuf,
     pub username: String,
-    namespace: String,
-    extra_args: Vec<String>,
+    /// Its `run` arguments but the metrics address.
+    args: Vec<String>,
     log_filter: String,
     /// Port of its /metrics, /livez and /readyz server on 127.0.0.1.
     pub metrics_port: u16,
@@ -333,23 +333,69 @@ impl Operator {
         log_filter: &str,
         role_file: &str,
     ) -> Self {
-        let (kubeconfig, username) = service_account_kubeconfig(ns, role_file).await;
-        let log = repo()
-            .join("target/e2e-logs")
-            .join(format!("{}.log", ns.name));
+        let dir = repo().join("target/e2e-logs");
+        let (kubeconfig, username) =
+            service_account_kubeconfig(&ns.client, &ns.name, OPERATOR_ACCOUNT, role_file, &dir)
+                .await;
+        let mut args = vec!["--namespace".to_string(), ns.name.clone()];
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        Self::launch(
+            kubeconfig,
+            username,
+            args,
+            dir.join(format!("{}.log", ns.name)),
+            log_filter,
+        )
+    }
+
+    /// Start `$OPERATOR_BIN run ARGS` authenticated by `kubeconfig` (of `username`), logging to
+    /// `log` with the `RUST_LOG` filter `log_filter`.
+    pub fn launch(
+        kubeconfig: PathBuf,
+        username: String,
+        args: Vec<String>,
+        log: PathBuf,
+        log_filter: &str,
+    ) -> Self {
         std::fs::create_dir_all(log.parent().expect("log dir")).expect("log dir");
         let mut operator = Operator {
             process: None,
             log,
             kubeconfig,
             username,
-            namespace: ns.name.clone(),
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            args,
             log_filter: log_filter.to_string(),
             metrics_port: free_port(),
         };
         operator.spawn();
         operator
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Child::id)
+    }
+
+    /// Wait until its `/readyz` answers 200 (its caches are full); panics if it exits or takes
+    /// longer than `timeout`.
+    pub async fn wait_ready(&mut self, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(success) = self.exited() {
+                panic!(
+                    "operator exited (success: {success}); log: {}",
+                    self.log.display()
+                );
+            }
+            if matches!(self.http_get("/readyz"), Ok((200, _))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "operator not ready after {timeout:?}; log: {}",
+            self.log.display()
+        );
     }
 
     fn spawn(&mut self) {
@@ -360,11 +406,9 @@ impl Operator {
             .expect("operator log");
         let child = Command::new(env_path("OPERATOR_BIN"))
             .arg("run")
-            .arg("--namespace")
-            .arg(&self.namespace)
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{}", self.metrics_port))
-            .args(&self.extra_args)
+            .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", &self.log_filter)
             .stdin(Stdio::null())
@@ -565,6 +609,9 @@ impl Drop for Operator {
     }
 }
 
+/// The name of the operator's ServiceAccount, as config/default names it.
+pub const OPERATOR_ACCOUNT: &str = "serverless-operator";
+
 /// The operator's ClusterRole of config/rbac (config/default's).
 pub const OPERATOR_ROLE: &str = "config/rbac/role.yaml";
 /// The operator's ClusterRole when it acts as the tenant (config/impersonation's).
@@ -597,24 +644,30 @@ pub async fn install_cluster_role(client: &Client, file: &str) -> String {
     name
 }
 
-/// A kubeconfig for a ServiceAccount `serverless-operator` in the test namespace, bound to the
-/// operator's least-privilege ClusterRole from config/rbac; token from the TokenRequest API.
-async fn service_account_kubeconfig(ns: &TestNamespace, role_file: &str) -> (PathBuf, String) {
-    let sa_name = "serverless-operator";
+/// A ServiceAccount `name` in `namespace`, bound to the ClusterRole of `role_file` (see
+/// [`install_cluster_role`]), and a kubeconfig for it written to `dir`: the admin kubeconfig's
+/// cluster (server, CA) with a token from the TokenRequest API as the user. Returns the
+/// kubeconfig's path and the account's audit username. Used by the e2e tests' operator and by
+/// the benchmark's operator and baseline.
+pub async fn service_account_kubeconfig(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    role_file: &str,
+    dir: &Path,
+) -> (PathBuf, String) {
+    let apply = PatchParams::apply(MANAGER).force();
     let sa: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": sa_name}})).expect("sa");
-    ns.api::<ServiceAccount>()
-        .patch(
-            sa_name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&sa),
-        )
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("sa");
+    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
+    accounts
+        .patch(name, &apply, &Patch::Apply(&sa))
         .await
         .expect("service account");
-    let role = install_cluster_role(&ns.client, role_file).await;
+    let role = install_cluster_role(client, role_file).await;
     let binding = ClusterRoleBinding {
         metadata: kube::api::ObjectMeta {
-            name: Some(format!("{}-operator", ns.name)),
+            name: Some(format!("{namespace}-{name}")),
             ..Default::default()
         },
         role_ref: RoleRef {
@@ -624,37 +677,32 @@ async fn service_account_kubeconfig(ns: &TestNamespace, role_file: &str) -> (Pat
         },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),
-            name: sa_name.into(),
-            namespace: Some(ns.name.clone()),
+            name: name.into(),
+            namespace: Some(namespace.into()),
             ..Default::default()
         }]),
     };
-    Api::<ClusterRoleBinding>::all(ns.client.clone())
-        .patch(
-            &binding.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&binding),
-        )
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .patch(&binding.name_any(), &apply, &Patch::Apply(&binding))
         .await
         .expect("cluster role binding");
     let request = TokenRequest {
         spec: Some(TokenRequestSpec {
             audiences: None,
-            expiration_seconds: Some(3600),
+            // Long enough for the benchmark's largest size.
+            expiration_seconds: Some(4 * 3600),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let token = ns
-        .api::<ServiceAccount>()
-        .create_token_request(sa_name, &PostParams::default(), &request)
+    let token = accounts
+        .create_token_request(name, &PostParams::default(), &request)
         .await
         .expect("token request")
         .status
         .and_then(|s| s.token)
         .expect("token");
 
-    // Same cluster entry (server, CA) as the admin kubeconfig, with the token as the user.
     let admin = Kubeconfig::read_from(admin_kubeconfig()).expect("admin kubeconfig");
     let cluster = admin.clusters.first().cloned().expect("a cluster");
     let cluster_name = cluster.name.clone();
@@ -662,17 +710,24 @@ async fn service_account_kubeconfig(ns: &TestNamespace, role_file: &str) -> (Pat
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [serde_json::to_value(&cluster).expect("cluster")],
-        "users": [{"name": sa_name, "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": cluster_name, "user": sa_name, "namespace": ns.name}}],
-        "current-context": "operator",
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": cluster_name, "user": name, "namespace": namespace}}],
+        "current-context": name,
     });
-    let path = repo()
-        .join("target/e2e-logs")
-        .join(format!("{}.kubeconfig", ns.name));
-    std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+    let path = dir.join(format!("{namespace}-{name}.kubeconfig"));
+    std::fs::create_dir_all(dir).expect("dir");
     let yaml = serde_saphyr::to_string(&kubeconfig).expect("kubeconfig yaml");
     std::fs::write(&path, yaml).expect("write kubeconfig");
-    (path, format!("system:serviceaccount:{}:{sa_name}", ns.name))
+    (path, format!("system:serviceaccount:{namespace}:{name}"))
+}
+
+/// A client authenticated by the kubeconfig at `path`.
+pub async fn kubeconfig_client(path: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    Client::try_from(config).expect("client")
 }
 
 /// Delete with background propagation, ignoring "not found".

@@ -1,6 +1,6 @@
 //! Every install manifest builds with kustomize and is accepted by the real API server
-//! (server-side dry run): config/default, config/impersonation, config/flux (against Flux's
-//! CRDs) and config/argocd (against Argo CD's CRDs).
+//! (server-side dry run): config/default, config/impersonation, config/shards, config/flux
+//! (against Flux's CRDs) and config/argocd (against Argo CD's CRDs).
 
 use std::path::PathBuf;
 
@@ -74,6 +74,21 @@ async fn install_manifests_build_and_are_accepted_by_the_api_server() {
     }
     dry_run("config/default", &kustomize("config/default"));
     dry_run("config/impersonation", &kustomize("config/impersonation"));
+    let shards = kustomize("config/shards");
+    dry_run("config/shards", &shards);
+    // Two operators, each with the selector and Lease of its shard.
+    for expected in [
+        "value: '!sharding.fluxcd.io/key'",
+        "value: sharding.fluxcd.io/key=shard1",
+        "value: serverless-operator-shard1",
+        "name: serverless-operator-shard1",
+    ] {
+        assert_eq!(
+            shards.matches(expected).count(),
+            1,
+            "{expected} in config/shards"
+        );
+    }
 
     apply_crds(PathBuf::from(
         std::env::var("ARGOCD_CRDS").expect("ARGOCD_CRDS (make e2e sets it)"),

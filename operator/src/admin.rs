@@ -34,9 +34,12 @@ pub async fn serve(
 }
 
 async fn metrics_handler(State(state): State<HttpState>) -> impl IntoResponse {
-    let apps = state.apps.lock().map(|a| a.clone()).unwrap_or_default();
-    if let Some(apps) = apps {
-        state.metrics.refresh_apps(&apps);
+    let caches = state.apps.lock().map(|a| a.clone()).unwrap_or_default();
+    if let Some(caches) = caches {
+        state.metrics.refresh_apps(&caches.apps);
+        let mut counts = vec![("ServerlessApp", caches.apps.state().len())];
+        counts.extend(caches.children.counts());
+        state.metrics.refresh_cached(&counts);
     }
     (
         [(

@@ -53,6 +53,9 @@ impl kube::runtime::utils::Backoff for NoJointBackoff {
 pub struct Options {
     /// Watch only this namespace; all namespaces when None.
     pub namespace: Option<String>,
+    /// Reconcile only the apps this selector (on [`crate::labels::SHARD_LABEL`]) matches, and
+    /// cache only their children.
+    pub shard: Option<String>,
     /// Reconciles running at once (different apps; one app is never reconciled twice at once).
     pub concurrency: u16,
     pub settings: Settings,
@@ -78,7 +81,14 @@ pub struct LeaseOptions {
 }
 
 /// The controller's app cache, shared with the metrics endpoint once a controller runs.
-pub type AppsHandle = Arc<Mutex<Option<Store<ServerlessApp>>>>;
+pub type AppsHandle = Arc<Mutex<Option<Caches>>>;
+
+/// The caches of a running controller: its apps and their children.
+#[derive(Clone)]
+pub struct Caches {
+    pub apps: Store<ServerlessApp>,
+    pub children: Stores,
+}
 
 /// Run until SIGTERM/SIGINT: the controller directly, or with leader election a standby loop
 /// that runs the controller only while this replica holds the Lease. Losing the Lease stops the
@@ -228,6 +238,7 @@ fn own<K>(
     controller: Controller<ServerlessApp>,
     client: &Client,
     namespace: Option<&str>,
+    shard: Option<&str>,
     manager: &str,
     needs_crd: bool,
 ) -> (Controller<ServerlessApp>, Store<K>)
@@ -242,7 +253,12 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let config = watch_config().labels(APP_LABEL);
+    // Children carry their app's shard label, so the app's selector selects them too.
+    let selector = match shard {
+        Some(shard) => format!("{APP_LABEL},{shard}"),
+        None => APP_LABEL.to_string(),
+    };
+    let config = watch_config().labels(&selector);
     let manager = manager.to_string();
     let stream = watcher(api::<K>(client, namespace), config)
         .default_backoff()
@@ -269,13 +285,14 @@ fn own_children(
     controller: Controller<ServerlessApp>,
     client: &Client,
     ns: Option<&str>,
+    shard: Option<&str>,
     manager: &str,
     crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
 ) -> (Controller<ServerlessApp>, Stores) {
     macro_rules! own_all {
         ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {{
             let c = controller;
-            $(let (c, $field) = own::<$ty>(c, client, ns, manager, Option::<&str>::is_some(&$crd));)*
+            $(let (c, $field) = own::<$ty>(c, client, ns, shard, manager, Option::<&str>::is_some(&$crd));)*
             (c, Stores { $($field,)* crds })
         }};
     }
@@ -325,7 +342,12 @@ pub async fn run(
 
     // The main watch gets its own backoff like the children's; see `NoJointBackoff`.
     let (app_reader, app_writer) = reflector::store();
-    let app_events = watcher(api::<ServerlessApp>(&client, ns), watch_config())
+    let shard = options.shard.as_deref();
+    let app_config = match shard {
+        Some(shard) => watch_config().labels(shard),
+        None => watch_config(),
+    };
+    let app_events = watcher(api::<ServerlessApp>(&client, ns), app_config)
         .default_backoff()
         // Nothing reads an app's managed fields, and they can be as large as its spec.
         .modify(|app: &mut ServerlessApp| app.managed_fields_mut().clear())
@@ -333,7 +355,7 @@ pub async fn run(
         .touched_objects();
     let controller = Controller::for_stream(app_events, app_reader).trigger_backoff(NoJointBackoff);
     let manager = &options.settings.field_manager;
-    let (controller, stores) = own_children(controller, &client, ns, manager, crds);
+    let (controller, stores) = own_children(controller, &client, ns, shard, manager, crds);
     let reporter = Reporter {
         controller: CONTROLLER_NAME.into(),
         instance: options.instance.clone(),
@@ -366,7 +388,10 @@ pub async fn run(
         "starting controller"
     );
     let gone_ctx = ctx.clone();
-    *apps.lock().unwrap_or_else(|e| e.into_inner()) = Some(controller.store());
+    *apps.lock().unwrap_or_else(|e| e.into_inner()) = Some(Caches {
+        apps: controller.store(),
+        children: ctx.stores.clone(),
+    });
     controller
         .with_config(controller::Config::default().concurrency(options.concurrency))
         .reconcile_all_on(keda_changes)

@@ -40,3 +40,97 @@ pub fn standard(app: &str, component: &str) -> BTreeMap<String, String> {
     ]);
     labels
 }
+
+/// Label that assigns an app to a shard: the convention Flux's controllers shard by. The
+/// operator copies it from an app to the app's children, so a shard's watches of children (the
+/// same selector) cache only the children of its own apps.
+pub const SHARD_LABEL: &str = "sharding.fluxcd.io/key";
+
+/// The app's shard label, if it has one.
+pub fn shard(app_labels: &BTreeMap<String, String>) -> Option<(String, String)> {
+    app_labels
+        .get(SHARD_LABEL)
+        .map(|v| (SHARD_LABEL.to_string(), v.clone()))
+}
+
+/// Check a `--watch-label-selector`: a label selector whose every requirement is on
+/// [`SHARD_LABEL`] (`key=v`, `key==v`, `key!=v`, `key in (a,b)`, `key notin (a,b)`, `key`,
+/// `!key`). Children carry no other label of their app, so a selector on another key would
+/// leave the shard's caches of children empty.
+pub fn check_shard_selector(selector: &str) -> Result<(), String> {
+    let mut requirements = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                requirements.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    requirements.push(&selector[start..]);
+    for requirement in requirements {
+        let requirement = requirement.trim();
+        let key = requirement
+            .trim_start_matches('!')
+            .split(|c: char| c == '=' || c == '!' || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        let rest = requirement.trim_start_matches('!')[key.len()..].trim_start();
+        let well_formed = match rest {
+            "" => true,
+            _ if rest.starts_with("in ") || rest.starts_with("notin ") => {
+                rest.ends_with(')') && rest.contains('(')
+            }
+            _ => {
+                let value = rest
+                    .strip_prefix("==")
+                    .or_else(|| rest.strip_prefix("!="))
+                    .or_else(|| rest.strip_prefix('='));
+                value.is_some_and(|v| !v.trim().is_empty() && !v.contains(['=', '!', ' ']))
+            }
+        };
+        if key != SHARD_LABEL || !well_formed {
+            return Err(format!(
+                "`{requirement}`: shards are selected by the label {SHARD_LABEL} only \
+                 (for example `{SHARD_LABEL}=shard1`, or `!{SHARD_LABEL}` for the instance \
+                 that takes unsharded apps)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_selectors_are_on_the_shard_label_only() {
+        for ok in [
+            "sharding.fluxcd.io/key=shard1",
+            "sharding.fluxcd.io/key==shard1",
+            "sharding.fluxcd.io/key!=shard1",
+            "!sharding.fluxcd.io/key",
+            "sharding.fluxcd.io/key",
+            "sharding.fluxcd.io/key in (shard1, shard2)",
+            "sharding.fluxcd.io/key notin (shard1,shard2),sharding.fluxcd.io/key",
+        ] {
+            assert_eq!(check_shard_selector(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "team=a",
+            "sharding.fluxcd.io/key=shard1,team=a",
+            "!team",
+            "sharding.fluxcd.io/key=",
+            "sharding.fluxcd.io/key in shard1",
+            "sharding.fluxcd.io/keyx=1",
+        ] {
+            assert!(check_shard_selector(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -50,6 +50,12 @@ struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
+    /// Reconcile only the apps this label selector matches, to split apps between several
+    /// operator instances (shards). Selects by `sharding.fluxcd.io/key`, as Flux does: give
+    /// each shard `sharding.fluxcd.io/key=NAME` and the instance that takes every other app
+    /// `!sharding.fluxcd.io/key`. Give each shard its own --lease-name too.
+    #[arg(long, env = "WATCH_LABEL_SELECTOR", value_name = "SELECTOR")]
+    watch_label_selector: Option<String>,
     /// Apps reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
@@ -149,6 +155,13 @@ fn render_file(file: &PathBuf) -> ExitCode {
 
 fn run(args: RunArgs) -> ExitCode {
     init_logging(args.log_format);
+    if let Some(selector) = &args.watch_label_selector {
+        if let Err(err) = labels::check_shard_selector(selector) {
+            tracing::error!("--watch-label-selector {err}");
+            return ExitCode::from(2);
+        }
+        tracing::info!(%selector, "reconciling only the apps of this shard");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -190,6 +203,7 @@ fn run(args: RunArgs) -> ExitCode {
         });
         let options = Options {
             namespace: args.namespace,
+            shard: args.watch_label_selector,
             concurrency: args.concurrency,
             settings: Settings {
                 resync: Duration::from_secs(args.resync_seconds),

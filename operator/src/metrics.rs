@@ -34,6 +34,11 @@ pub struct ConditionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerbLabels {
     pub verb: &'static str,
 }
@@ -47,6 +52,7 @@ pub struct Metrics {
     pub apps: Family<ConditionLabels, Gauge>,
     pub api_requests: Family<VerbLabels, Counter>,
     pub leader: Gauge,
+    pub cached_objects: Family<KindLabels, Gauge>,
     /// Caches synced and the controller running (or standing by for the lease).
     ready: AtomicBool,
 }
@@ -62,6 +68,7 @@ impl Default for Metrics {
         let apps = Family::<ConditionLabels, Gauge>::default();
         let api_requests = Family::<VerbLabels, Counter>::default();
         let leader = Gauge::default();
+        let cached_objects = Family::<KindLabels, Gauge>::default();
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         registry.register(
             "reconcile_duration_seconds",
@@ -88,6 +95,12 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease",
             leader.clone(),
         );
+        registry.register(
+            "cached_objects",
+            "Objects in the operator's caches by kind (its apps and their children): what its \
+             memory grows with",
+            cached_objects.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -96,6 +109,7 @@ impl Default for Metrics {
             apps,
             api_requests,
             leader,
+            cached_objects,
             ready: AtomicBool::new(false),
         }
     }
@@ -160,6 +174,16 @@ impl Metrics {
                     .get_or_create(&ConditionLabels { condition, status })
                     .inc();
             }
+        }
+    }
+
+    /// Set the number of cached objects of each kind.
+    pub fn refresh_cached(&self, counts: &[(&'static str, usize)]) {
+        for &(kind, count) in counts {
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            self.cached_objects
+                .get_or_create(&KindLabels { kind })
+                .set(count);
         }
     }
 

@@ -186,10 +186,12 @@ impl<'a> Component<'a> {
     /// when rendering a manifest that was never stored, which has no uid).
     pub fn metadata(&self, name: String) -> ObjectMeta {
         let app_name = self.app.name_any();
+        let mut child_labels = labels::standard(&app_name, self.component.name());
+        child_labels.extend(labels::shard(self.app.labels()));
         ObjectMeta {
             name: Some(name),
             namespace: self.app.namespace(),
-            labels: Some(labels::standard(&app_name, self.component.name())),
+            labels: Some(child_labels),
             owner_references: owner_reference(self.app).map(|r| vec![r]),
             ..ObjectMeta::default()
         }

@@ -125,6 +125,27 @@ fn every_child_is_labelled_owned_and_hashed() {
         assert_eq!(meta["ownerReferences"][0]["controller"], true);
         assert!(meta["annotations"][HASH_ANNOTATION].is_string());
         assert!(value["apiVersion"].is_string() && value["kind"].is_string());
+        assert!(meta["labels"][crate::labels::SHARD_LABEL].is_null());
+    }
+}
+
+#[test]
+fn children_carry_the_shard_label_of_their_app() {
+    let mut app = app(spec_with_workers(json!([
+        {"name": "queue", "replicas": {"min": 0, "max": 4}, "triggers": [{"type": "cron"}]},
+    ])));
+    app.metadata.labels = Some([(crate::labels::SHARD_LABEL.into(), "shard1".into())].into());
+    let children = desired(&app).unwrap();
+    assert!(children.len() > 2);
+    for child in children {
+        let value = child.to_json().unwrap();
+        assert_eq!(
+            value["metadata"]["labels"][crate::labels::SHARD_LABEL],
+            "shard1",
+            "{} {}",
+            child.kind().as_str(),
+            child.name()
+        );
     }
 }
 

@@ -214,6 +214,19 @@ impl Stores {
         true
     }
 
+    /// How many objects each child kind's cache holds.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        ChildKind::ALL
+            .iter()
+            .map(|&kind| {
+                (
+                    kind.as_str(),
+                    with_kind!(kind, self, |store, _T| store.state().len()),
+                )
+            })
+            .collect()
+    }
+
     /// Whether the cluster serves the CRD named `crd`.
     pub fn has_crd(&self, crd: &str) -> bool {
         self.crds.get(&ObjectRef::new(crd)).is_some()

@@ -33,6 +33,12 @@ impl TestApp {
         self
     }
 
+    /// A label of the app itself (its metadata's).
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.0["metadata"]["labels"][key] = value.into();
+        self
+    }
+
     /// A uid and generation, as the API server sets them (unit tests have no API server).
     pub fn stored(mut self, uid: &str, generation: i64) -> Self {
         self.0["metadata"]["uid"] = uid.into();
