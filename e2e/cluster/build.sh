@@ -15,11 +15,6 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=../gobuild.sh
-source "$CLUSTER_SCRIPTS/../gobuild.sh"
-
-BUILD_JOBS="${BUILD_JOBS:-2}"
-command -v go >/dev/null || die "go is not installed"
 
 ldflags_for() {
 	local c="$1" v date
@@ -55,11 +50,9 @@ ldflags_for() {
 
 # Commit time of the upstream module version (from the proxy's .info), used as buildDate.
 module_time() {
-	local mod v
-	mod="$(component_module "$1")"
-	v="$(component_version "$1")"
-	(cd "$CLUSTER_SCRIPTS/$(component_dir "$1")" && go mod download -json "$mod@$v" 2>/dev/null) |
-		sed -n 's/^[[:space:]]*"Time": "\(.*\)",\{0,1\}$/\1/p' | head -1 | grep . || echo 1970-01-01T00:00:00Z
+	local t
+	t="$(module_info "$(component_module "$1")" "$(component_version "$1")" Time)"
+	echo "${t:-1970-01-01T00:00:00Z}"
 }
 
 # The C compiler's version, for the components built with it (part of their cache key).
@@ -68,68 +61,49 @@ cc_version() {
 }
 
 build_component() {
-	local c="$1" dir v stamp need toolchain b moddir
+	local c="$1" v moddir toolchain stamp
 	moddir="$CLUSTER_SCRIPTS/$(component_dir "$c")"
 	v="$(component_version "$c")"
 	[ -n "$v" ] || die "cannot read the $c version from $moddir/go.mod"
-	dir="$(component_bin_dir "$c")"
-
 	toolchain="$(go_toolchain "$moddir")"
 	stamp="$(build_stamp "$moddir" "$toolchain" "pkgs=$(component_packages "$c")" \
 		"ldflags=$(ldflags_for "$c")" "files=$(component_files "$c")" \
 		"tags=$(component_tags "$c") cgo=$(component_cgo "$c") cc=$(cc_version "$c")")"
+	# shellcheck disable=SC2046 # one word per file
+	build_dir "$c $v" "$(component_bin_dir "$c")" "$stamp" fill_component \
+		$(component_binaries "$c") $(component_files "$c")
+}
 
-	need=0
-	[ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] || need=1
-	for b in $(component_binaries "$c") $(component_files "$c"); do [ -e "$dir/$b" ] || need=1; done
-	if [ "$need" = 0 ]; then
-		log "$c $v: up to date in $dir"
-		return 0
+# fill_component DIR: build_component's build of $c into DIR (c, v, moddir and toolchain are its).
+fill_component() {
+	local out="$1/"
+	if [ "$c" = pause ]; then
+		# The sandbox's PID 1, as upstream builds it (build/pause/Makefile): static C.
+		nice -n 10 gcc -Os -Wall -Werror -static -DVERSION="$v" -o "$1/pause" \
+			"$(wrapped_module_dir "$moddir" "$(component_module "$c")")/$(component_packages "$c")" &&
+			strip "$1/pause"
+		return
 	fi
-
 	# runc's seccomp support needs libseccomp's headers.
 	[ "$c" != runc ] || [ -f /usr/include/seccomp.h ] || apt_install "runc's seccomp support" libseccomp-dev
-	log "$c $v: building $(component_binaries "$c") (go build -p $BUILD_JOBS) ..."
-	local t0=$SECONDS tmp="$dir.tmp.$$"
-	rm -rf "$tmp"
-	mkdir -p "$tmp"
-	(
-		cd "$moddir"
-		[ -n "$toolchain" ] && export GOTOOLCHAIN="$toolchain"
-		export CGO_ENABLED="$(component_cgo "$c")" GOFLAGS="-mod=readonly -buildvcs=false"
-		if [ "$c" = pause ]; then
-			# The sandbox's PID 1, as upstream builds it (build/pause/Makefile): static C.
-			nice -n 10 gcc -Os -Wall -Werror -static -DVERSION="$v" -o "$tmp/pause" \
-				"$(go list -m -f '{{.Dir}}' "$(component_module "$c")")/$(component_packages "$c")"
-			strip "$tmp/pause"
-			exit 0
-		fi
-		local out="$tmp/"
-		# One package: name the output (go would call etcd's "server").
-		[ "$(wc -w <<<"$(component_packages "$c")")" = 1 ] && out="$tmp/$(component_binaries "$c")"
-		# shellcheck disable=SC2046
-		nice -n 10 go build -p "$BUILD_JOBS" -trimpath -tags "$(component_tags "$c")" \
-			-ldflags "$(ldflags_for "$c")" -o "$out" $(component_packages "$c")
-		if [ "$c" = kwok ]; then
-			# kwok's controller needs Stage objects; use the same defaults kwokctl embeds
-			# (node-initialize, node-heartbeat-with-lease, pod-ready/complete/delete).
-			local moddir f
-			moddir="$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
-			for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-				pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-				echo "---"
-				cat "$moddir/kustomize/stage/$f"
-			done >"$tmp/stages.yaml"
-		fi
-	) || {
-		rm -rf "$tmp"
-		die "$c build failed"
-	}
-	for b in $(component_binaries "$c") $(component_files "$c"); do [ -e "$tmp/$b" ] || die "$c: $b missing after build"; done
-	echo "$stamp" >"$tmp/.stamp"
-	rm -rf "$dir"
-	mv "$tmp" "$dir"
-	log "$c $v: built in $((SECONDS - t0))s -> $dir"
+	# One package: name the output (go would call etcd's "server").
+	[ "$(wc -w <<<"$(component_packages "$c")")" != 1 ] || out="$1/$(component_binaries "$c")"
+	# shellcheck disable=SC2046 # one word per package
+	go_build "$moddir" "$toolchain" "$(component_cgo "$c")" -tags "$(component_tags "$c")" \
+		-ldflags "$(ldflags_for "$c")" -o "$out" $(component_packages "$c") || return 1
+	[ "$c" != kwok ] || kwok_stages "$1/stages.yaml"
+}
+
+# kwok's controller needs Stage objects; use the same defaults kwokctl embeds (node-initialize,
+# node-heartbeat-with-lease, pod-ready/complete/delete).
+kwok_stages() {
+	local dir f
+	dir="$(wrapped_module_dir "$moddir" sigs.k8s.io/kwok)" || return 1
+	for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		echo "---"
+		cat "$dir/kustomize/stage/$f" || return 1
+	done >"$1"
 }
 
 components=("$@")

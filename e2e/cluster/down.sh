@@ -11,6 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STOP_TIMEOUT="${STOP_TIMEOUT:-5}"
+load_ports # describe names each component's ports
 purge=0
 signal=TERM
 procs=()
@@ -34,13 +35,10 @@ elif [ "$purge" = 1 ]; then
 fi
 
 for p in "${procs[@]}"; do
-	if ! pid="$(proc_pid "$p")"; then
-		rm -f "$(pid_file "$p")"
-		continue
-	fi
-	stop_process "$p" "$pid" "$(pid_file "$p")" "$signal"
+	pid="$(proc_pid "$p")" || pid=""
+	stop_proc "$p" "$signal"
 	# The relay forks one child per connection, in its own process group.
-	[ "$p" != apiserver-relay ] || kill -KILL -- "-$pid" 2>/dev/null || true
+	[ "$p" != apiserver-relay ] || [ -z "$pid" ] || kill -KILL -- "-$pid" 2>/dev/null || true
 done
 
 # With the whole cluster stopped, the real node's containers, mounts, cgroups, packet filter

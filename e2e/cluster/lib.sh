@@ -1,19 +1,25 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # variables are used by the scripts that source this file
-# Shared settings for build.sh, up.sh and down.sh. Source it; do not run it.
+# Shared settings for build.sh, up.sh and down.sh, and the components' description for the
+# process helpers of ../process.sh. Source it; do not run it.
 
 CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd)"
+# shellcheck source=../process.sh
+source "$CLUSTER_SCRIPTS/../process.sh"
+# shellcheck source=../gobuild.sh
+source "$CLUSTER_SCRIPTS/../gobuild.sh"
 
 # Built binaries: one directory per component and version.
-CLUSTER_BIN_ROOT="${CLUSTER_BIN_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/bin}"
-# Runtime state (pki, etcd data, logs, pid files, kubeconfig, audit log).
-CLUSTER_DIR="${CLUSTER_DIR:-$REPO_ROOT/.cache/cluster}"
+CLUSTER_BIN_ROOT="${CLUSTER_BIN_ROOT:-$DEFAULT_BIN_ROOT}"
+# Runtime state (pki, etcd data, logs, pid files, kubeconfig, audit log): CLUSTER_DIR.
+PID_DIR="$CLUSTER_DIR/run"
+LOG_DIR="$CLUSTER_DIR/logs"
 
 # Ports (all listeners bind 127.0.0.1 only). Defaults; an env var of the same name overrides.
 # up.sh records the ports in use in $CLUSTER_DIR/ports.env on first start and reuses them.
 CLUSTER_HOST=127.0.0.1
-CLUSTER_PORT_VARS="CLUSTER_ETCD_PORT CLUSTER_ETCD_PEER_PORT CLUSTER_APISERVER_PORT CLUSTER_KCM_PORT CLUSTER_SCHEDULER_PORT CLUSTER_KWOK_PORT
+PORTS_FILE="$CLUSTER_DIR/ports.env"
+PORT_VARS="CLUSTER_ETCD_PORT CLUSTER_ETCD_PEER_PORT CLUSTER_APISERVER_PORT CLUSTER_KCM_PORT CLUSTER_SCHEDULER_PORT CLUSTER_KWOK_PORT
 	CLUSTER_REGISTRY_PORT CLUSTER_KUBELET_PORT CLUSTER_KUBELET_HEALTHZ_PORT CLUSTER_KUBE_PROXY_PORT CLUSTER_KUBE_PROXY_METRICS_PORT CLUSTER_COREDNS_HEALTH_PORT CLUSTER_COREDNS_READY_PORT"
 default_port() {
 	case "$1" in
@@ -31,17 +37,6 @@ default_port() {
 	CLUSTER_COREDNS_HEALTH_PORT) echo 10280 ;;
 	CLUSTER_COREDNS_READY_PORT) echo 10281 ;;
 	esac
-}
-# Set every *_PORT: explicit env > $CLUSTER_DIR/ports.env > default.
-load_ports() {
-	local v val
-	for v in $CLUSTER_PORT_VARS; do
-		val="${!v:-}"
-		if [ -z "$val" ] && [ -f "$CLUSTER_DIR/ports.env" ]; then
-			val="$(sed -n "s/^$v=//p" "$CLUSTER_DIR/ports.env")"
-		fi
-		printf -v "$v" '%s' "${val:-$(default_port "$v")}"
-	done
 }
 
 # Components built by build.sh, each from its wrapper module <dir>/ here. The control plane:
@@ -122,8 +117,7 @@ component_cgo() { [ "$1" = runc ] && echo 1 || echo 0; }
 component_version() {
 	local mod
 	mod="$(component_module "$1")" || return 1
-	awk -v m="$mod" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' \
-		"$CLUSTER_SCRIPTS/$(component_dir "$1")/go.mod"
+	module_version "$CLUSTER_SCRIPTS/$(component_dir "$1")" "$mod"
 }
 component_bin_dir() { echo "$CLUSTER_BIN_ROOT/$1-$(component_version "$1")"; }
 
@@ -141,9 +135,6 @@ cluster_bin() {
 	return 1
 }
 
-# shellcheck source=../process.sh
-source "$CLUSTER_SCRIPTS/../process.sh"
-
 # --- processes -------------------------------------------------------------------------
 # Component names up.sh/down.sh accept, in start order: the control plane, kwok, then the
 # real node (node.sh), which CLUSTER_REAL_NODE=0 leaves out.
@@ -155,9 +146,9 @@ if [ "$CLUSTER_REAL_NODE" = 1 ]; then
 else
 	CLUSTER_PROCS="$CONTROL_PLANE_PROCS"
 fi
-is_node_proc() { [[ " $NODE_PROCS " == *" $1 "* ]]; }
 canonical_proc() {
-	is_node_proc "$1" && {
+	# shellcheck disable=SC2086 # a list of names
+	one_of "$1" $NODE_PROCS && {
 		echo "$1"
 		return 0
 	}
@@ -170,15 +161,22 @@ canonical_proc() {
 	*) return 1 ;;
 	esac
 }
-pid_file() { echo "$CLUSTER_DIR/run/$1.pid"; }
-log_file() { echo "$CLUSTER_DIR/logs/$1.log"; }
-# Pid of a running component started by up.sh, or nothing (and status 1).
-proc_pid() {
-	local pid exe
-	pid="$(cat "$(pid_file "$1")" 2>/dev/null)" || return 1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	# Guard against a recycled pid: the process must run the component's binary.
-	exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
-	[ "$(basename "${exe% (deleted)}")" = "$(node_proc_binary "$1")" ] || return 1
-	echo "$pid"
+# describe NAME: a component for the process helpers (see ../process.sh).
+describe() {
+	bin="$1" ports="" health=""
+	case "$1" in
+	etcd) ports=$CLUSTER_ETCD_PORT health="http://$CLUSTER_HOST:$CLUSTER_ETCD_PORT/health" ;;
+	kube-apiserver) ports=$CLUSTER_APISERVER_PORT health="https://$CLUSTER_HOST:$CLUSTER_APISERVER_PORT/readyz" ;;
+	kube-controller-manager) ports=$CLUSTER_KCM_PORT health="https://$CLUSTER_HOST:$CLUSTER_KCM_PORT/healthz" ;;
+	kube-scheduler) ports=$CLUSTER_SCHEDULER_PORT health="https://$CLUSTER_HOST:$CLUSTER_SCHEDULER_PORT/healthz" ;;
+	kwok) ports=$CLUSTER_KWOK_PORT health="http://$CLUSTER_HOST:$CLUSTER_KWOK_PORT/healthz" ;;
+	# The real node (node.sh).
+	registry) bin=crane ports=$CLUSTER_REGISTRY_PORT health="http://$(registry_addr)/v2/" ;;
+	containerd) health=containerd_answers ;;
+	kubelet) ports=$CLUSTER_KUBELET_HEALTHZ_PORT health="http://$CLUSTER_HOST:$CLUSTER_KUBELET_HEALTHZ_PORT/healthz" ;;
+	kube-proxy) ports=$CLUSTER_KUBE_PROXY_PORT health="http://$CLUSTER_HOST:$CLUSTER_KUBE_PROXY_PORT/livez" ;;
+	coredns) ports=$CLUSTER_COREDNS_READY_PORT health="http://$CLUSTER_HOST:$CLUSTER_COREDNS_READY_PORT/ready" ;;
+	# Through the relay, to the API server: what pods reach behind the kubernetes Service.
+	apiserver-relay) bin=socat health="https://$NODE_IP:$CLUSTER_APISERVER_PORT/readyz" ;;
+	esac
 }

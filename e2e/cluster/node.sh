@@ -2,9 +2,9 @@
 # shellcheck disable=SC2034 # variables are used by the scripts that source this file
 # The real worker node beside the kwok pools: an OCI registry on loopback, containerd with
 # runc and the CNI plugins, kubelet, kube-proxy, CoreDNS, and a relay that lets pods reach the
-# API server through the `kubernetes` Service. Sourced by up.sh and down.sh after lib.sh; the
-# node's pieces are listed in NODE_PROCS and their start commands are the start_<name>
-# functions below, in the same form as the control plane's in up.sh.
+# API server through the `kubernetes` Service. Sourced by lib.sh; the node's pieces are listed
+# in NODE_PROCS and their start commands are the start_<name> functions below, in the same form
+# as the control plane's in up.sh.
 
 # CLUSTER_REAL_NODE=0 starts the control plane and kwok only (no container ever runs).
 CLUSTER_REAL_NODE="${CLUSTER_REAL_NODE:-1}"
@@ -17,24 +17,19 @@ NODE_IP="${NODE_POD_CIDR%.0/*}.1"
 NODE_DIR="$CLUSTER_DIR/node"
 # The real node's taint and label: simulated and real workloads stay apart, and a test that
 # needs running containers says so with a toleration and a nodeSelector (type=real).
-NODE_TAINT_KEY=type
+NODE_TAINT_KEY="type"
 NODE_TAINT_VALUE=real
 CLUSTER_DNS_IP="${CLUSTER_DNS_IP:-10.96.0.10}"
 # The pause image every pod sandbox starts from, built from Kubernetes' own pause.c.
 PAUSE_IMAGE_TAG=3.10
 
+# Their executables, ports and health checks: describe in lib.sh.
 NODE_PROCS="registry containerd kubelet kube-proxy coredns apiserver-relay"
-# The executable each node process runs (proc_pid checks it against a recycled pid).
-node_proc_binary() {
-	case "$1" in
-	registry) echo crane ;;
-	apiserver-relay) echo socat ;;
-	*) echo "$1" ;;
-	esac
-}
 registry_addr() { echo "$CLUSTER_HOST:$CLUSTER_REGISTRY_PORT"; }
 pause_image() { echo "$(registry_addr)/pause:$PAUSE_IMAGE_TAG"; }
 containerd_sock() { echo "$NODE_DIR/containerd/containerd.sock"; }
+# containerd's health: it answers on its socket.
+containerd_answers() { "$(cluster_bin ctr)" --address "$(containerd_sock)" version >/dev/null 2>&1; }
 
 # Debian packages the node uses at run time: iptables for kube-proxy (and kubelet's canary
 # chains), socat for the API server relay. Installed once, like libseccomp-dev for the build.
@@ -321,9 +316,10 @@ push_pause_image() {
 	tmp="$(mktemp -d)"
 	install -D -m 0755 "$(cluster_bin pause)" "$tmp/root/pause"
 	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$tmp/root" -cf "$tmp/layer.tar" pause
-	"$crane" append --insecure --oci-empty-base -f "$tmp/layer.tar" -t "$ref" >/dev/null 2>"$tmp/log" &&
-		"$crane" mutate --insecure --set-platform linux/amd64 --entrypoint /pause --user 65535:65535 -t "$ref" "$ref" >/dev/null 2>>"$tmp/log" ||
+	if ! "$crane" append --insecure --oci-empty-base -f "$tmp/layer.tar" -t "$ref" >/dev/null 2>"$tmp/log" ||
+		! "$crane" mutate --insecure --set-platform linux/amd64 --entrypoint /pause --user 65535:65535 -t "$ref" "$ref" >/dev/null 2>>"$tmp/log"; then
 		die "pushing $ref failed: $(cat "$tmp/log")"
+	fi
 	rm -rf "$tmp"
 	log "pushed $ref"
 }

@@ -32,9 +32,6 @@ READY_TIMEOUT="${READY_TIMEOUT:-90}"  # seconds, per wait
 NODE_MONITOR_GRACE_PERIOD="${NODE_MONITOR_GRACE_PERIOD:-5m}"
 # Extra flags, word-split: CLUSTER_{ETCD,APISERVER,KCM,SCHEDULER,KWOK}_ARGS.
 
-T0="$(date +%s%3N)"
-elapsed() { echo "$(($(date +%s%3N) - T0))ms"; }
-
 procs=()
 restart_controllers=0
 for a in "$@"; do
@@ -46,11 +43,6 @@ for a in "$@"; do
 	procs+=("$p")
 done
 [ "${#procs[@]}" -gt 0 ] || read -r -a procs <<<"$CLUSTER_PROCS"
-wants() {
-	local p
-	for p in "${procs[@]}"; do [ "$p" = "$1" ] && return 0; done
-	return 1
-}
 
 # --- binaries ------------------------------------------------------------------------------
 if [ "${CLUSTER_SKIP_BUILD:-0}" != 1 ]; then
@@ -65,22 +57,10 @@ KUBECTL="$(cluster_bin kubectl)"
 
 mkdir -p "$CLUSTER_DIR"/{pki,run,logs}
 PKI="$CLUSTER_DIR/pki"
-KUBECONFIG_ADMIN="$CLUSTER_DIR/kubeconfig"
+# The admin's kubeconfig, for kc. Not exported: each component has its own.
+declare +x KUBECONFIG="$CLUSTER_DIR/kubeconfig"
 
-# --- ports ---------------------------------------------------------------------------------
-port_busy() { (exec 3<>"/dev/tcp/$CLUSTER_HOST/$1") 2>/dev/null; }
-if [ ! -f "$CLUSTER_DIR/ports.env" ]; then
-	# First start: take the defaults, moving past any that are taken (unless set explicitly).
-	for v in $CLUSTER_PORT_VARS; do
-		if [ -z "${!v:-}" ]; then
-			port="$(default_port "$v")"
-			while port_busy "$port"; do port=$((port + 1)); done
-			printf -v "$v" '%s' "$port"
-		fi
-	done
-fi
-load_ports
-for v in $CLUSTER_PORT_VARS; do echo "$v=${!v}"; done >"$CLUSTER_DIR/ports.env"
+choose_ports
 APISERVER_URL="https://$CLUSTER_HOST:$CLUSTER_APISERVER_PORT"
 
 # --- PKI (made once per state dir) -----------------------------------------------------------
@@ -154,7 +134,7 @@ EOF
 	mv "$tmp" "$1"
 }
 make_pki
-make_kubeconfig "$KUBECONFIG_ADMIN" admin kubernetes-admin
+make_kubeconfig "$KUBECONFIG" admin kubernetes-admin
 for c in kube-controller-manager kube-scheduler kwok kubelet kube-proxy coredns; do
 	make_kubeconfig "$CLUSTER_DIR/$c.kubeconfig" "$c" "$c"
 done
@@ -175,8 +155,6 @@ rules:
   nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/version", "/metrics"]
 - level: Metadata
 EOF
-
-kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG_ADMIN" "$@"; }
 
 # --- start commands (one function per component) ---------------------------------------------
 start_etcd() {
@@ -229,16 +207,24 @@ start_kube-apiserver() {
 		--audit-log-mode=blocking \
 		${CLUSTER_APISERVER_ARGS:-}
 }
-start_kube-controller-manager() {
-	local kc="$CLUSTER_DIR/kube-controller-manager.kubeconfig"
-	# shellcheck disable=SC2086
-	launch kube-controller-manager "$(cluster_bin kube-controller-manager)" \
+# launch_controller NAME PORT FLAG...: launch kube-controller-manager or kube-scheduler with the
+# flags both take: its own kubeconfig, for the API and for delegated authn/authz, its secure
+# port on loopback, no leader election; then the FLAGs.
+launch_controller() {
+	local name="$1" port="$2" kc="$CLUSTER_DIR/$1.kubeconfig"
+	shift 2
+	launch "$name" "$(cluster_bin "$name")" \
 		--kubeconfig="$kc" \
 		--authentication-kubeconfig="$kc" \
 		--authorization-kubeconfig="$kc" \
 		--bind-address="$CLUSTER_HOST" \
-		--secure-port="$CLUSTER_KCM_PORT" \
+		--secure-port="$port" \
 		--leader-elect=false \
+		"$@"
+}
+start_kube-controller-manager() {
+	# shellcheck disable=SC2086
+	launch_controller kube-controller-manager "$CLUSTER_KCM_PORT" \
 		--controllers='*' \
 		--use-service-account-credentials=true \
 		--service-account-private-key-file="$PKI/sa.key" \
@@ -250,16 +236,8 @@ start_kube-controller-manager() {
 		${CLUSTER_KCM_ARGS:-}
 }
 start_kube-scheduler() {
-	local kc="$CLUSTER_DIR/kube-scheduler.kubeconfig"
 	# shellcheck disable=SC2086
-	launch kube-scheduler "$(cluster_bin kube-scheduler)" \
-		--kubeconfig="$kc" \
-		--authentication-kubeconfig="$kc" \
-		--authorization-kubeconfig="$kc" \
-		--bind-address="$CLUSTER_HOST" \
-		--secure-port="$CLUSTER_SCHEDULER_PORT" \
-		--leader-elect=false \
-		${CLUSTER_SCHEDULER_ARGS:-}
+	launch_controller kube-scheduler "$CLUSTER_SCHEDULER_PORT" ${CLUSTER_SCHEDULER_ARGS:-}
 }
 start_kwok() {
 	# kwok only manages the nodes whose Lease it holds, and a new kwok process has a new holder
@@ -285,62 +263,6 @@ start_kwok() {
 		${CLUSTER_KWOK_ARGS:-}
 }
 
-launch() { # name binary args...
-	local name="$1" bin="$2"
-	shift 2
-	echo "--- $(date -Is) $bin $*" >>"$(log_file "$name")"
-	# setsid: own session, so the process outlives this shell and is stopped only by down.sh.
-	setsid "$bin" "$@" >>"$(log_file "$name")" 2>&1 </dev/null &
-	echo $! >"$(pid_file "$name")"
-}
-
-proc_port() {
-	case "$1" in
-	etcd) echo "$CLUSTER_ETCD_PORT" ;;
-	kube-apiserver) echo "$CLUSTER_APISERVER_PORT" ;;
-	kube-controller-manager) echo "$CLUSTER_KCM_PORT" ;;
-	kube-scheduler) echo "$CLUSTER_SCHEDULER_PORT" ;;
-	kwok) echo "$CLUSTER_KWOK_PORT" ;;
-	registry) echo "$CLUSTER_REGISTRY_PORT" ;;
-	kube-proxy) echo "$CLUSTER_KUBE_PROXY_PORT" ;;
-	coredns) echo "$CLUSTER_COREDNS_READY_PORT" ;;
-	kubelet) echo "$CLUSTER_KUBELET_HEALTHZ_PORT" ;;
-	esac
-}
-health_url() {
-	case "$1" in
-	etcd) echo "http://$CLUSTER_HOST:$CLUSTER_ETCD_PORT/health" ;;
-	kube-apiserver) echo "$APISERVER_URL/readyz" ;;
-	kube-controller-manager) echo "https://$CLUSTER_HOST:$CLUSTER_KCM_PORT/healthz" ;;
-	kube-scheduler) echo "https://$CLUSTER_HOST:$CLUSTER_SCHEDULER_PORT/healthz" ;;
-	kwok) echo "http://$CLUSTER_HOST:$CLUSTER_KWOK_PORT/healthz" ;;
-	registry) echo "http://$(registry_addr)/v2/" ;;
-	kubelet) echo "http://$CLUSTER_HOST:$CLUSTER_KUBELET_HEALTHZ_PORT/healthz" ;;
-	kube-proxy) echo "http://$CLUSTER_HOST:$CLUSTER_KUBE_PROXY_PORT/livez" ;;
-	coredns) echo "http://$CLUSTER_HOST:$CLUSTER_COREDNS_READY_PORT/ready" ;;
-	# Through the relay, to the API server: what pods reach behind the kubernetes Service.
-	apiserver-relay) echo "https://$NODE_IP:$CLUSTER_APISERVER_PORT/readyz" ;;
-	esac
-}
-healthy() {
-	case "$1" in
-	containerd) "$(cluster_bin ctr)" --address "$(containerd_sock)" version >/dev/null 2>&1 ;;
-	registry) curl -fs --max-time 2 "$(health_url "$1")" >/dev/null 2>&1 ;; # answers {}
-	*) curl -fsk --max-time 2 "$(health_url "$1")" 2>/dev/null | grep -qi 'ok\|"health":"true"\|"healthy":true' ;;
-	esac
-}
-wait_healthy() { wait_ready "$1" "$(log_file "$1")" healthy proc_pid; }
-
-# A component stopped a moment ago (down.sh, a restart) may still hold its port: a Go process
-# whose main thread has exited shows as a zombie while its other threads still close sockets.
-port_released() {
-	local deadline=$((SECONDS + 10))
-	while port_busy "$1"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.2
-	done
-}
-
 if [ "$CLUSTER_REAL_NODE" = 1 ]; then
 	need_node_packages
 	node_network_up
@@ -362,23 +284,12 @@ after_healthy() {
 }
 
 started=()
+# In order, each one healthy before the next: the apiserver needs etcd, the rest the apiserver.
 start_procs() {
 	local p
 	for p in $CLUSTER_PROCS; do
-		wants "$p" || continue
-		if proc_pid "$p" >/dev/null; then
-			healthy "$p" || wait_healthy "$p"
-		else
-			rm -f "$(pid_file "$p")"
-			if [ -n "$(proc_port "$p")" ]; then
-				port_released "$(proc_port "$p")" || die "port $(proc_port "$p") for $p is taken by another process (ports: $CLUSTER_DIR/ports.env; override with CLUSTER_*_PORT env vars)"
-			fi
-			"start_$p"
-			# Each component needs the previous ones (apiserver needs etcd, the rest the apiserver).
-			wait_healthy "$p"
-			started+=("$p")
-			log "$p healthy (pid $(cat "$(pid_file "$p")"), $(elapsed))"
-		fi
+		one_of "$p" "${procs[@]}" || continue
+		start_proc "$p"
 		after_healthy "$p"
 	done
 }
@@ -441,54 +352,34 @@ status:
 		kc wait --for=condition=Ready nodes -l type=kwok --timeout="${READY_TIMEOUT}s" >/dev/null ||
 			die "nodes not Ready; see $(log_file kwok)"
 		# kwok handles a node's pods once it holds the node's Lease.
-		nodes="$(kc get nodes -l type=kwok -o name | wc -l)"
-		deadline=$((SECONDS + READY_TIMEOUT))
-		until [ "$(kc get leases -n kube-node-lease -o name | wc -l)" -ge "$nodes" ]; do
-			[ "$SECONDS" -lt "$deadline" ] || die "kwok holds no node leases; see $(log_file kwok)"
-			sleep 0.2
-		done
+		leases_at_least() { [ "$(kc get leases -n kube-node-lease -o name | wc -l)" -ge "$1" ]; }
+		wait_until "$READY_TIMEOUT" leases_at_least "$(kc get nodes -l type=kwok -o name | wc -l)" ||
+			die "kwok holds no node leases; see $(log_file kwok)"
 		[ "${#started[@]}" -eq 0 ] || log "nodes Ready and leased by kwok ($(elapsed))"
 	fi
 	if [ "$CLUSTER_REAL_NODE" = 1 ] && proc_pid kubelet >/dev/null; then
 		# The kubelet registers the node itself; wait for that, then for Ready.
-		deadline=$((SECONDS + READY_TIMEOUT))
-		until kc get "node/$NODE_NAME" >/dev/null 2>&1; do
-			[ "$SECONDS" -lt "$deadline" ] || die "node $NODE_NAME not registered; see $(log_file kubelet)"
-			sleep 0.2
-		done
+		wait_until "$READY_TIMEOUT" kc get "node/$NODE_NAME" || die "node $NODE_NAME not registered; see $(log_file kubelet)"
 		kc wait --for=condition=Ready "node/$NODE_NAME" --timeout="${READY_TIMEOUT}s" >/dev/null ||
 			die "node $NODE_NAME not Ready; see $(log_file kubelet)"
 		[ "${#started[@]}" -eq 0 ] || log "node $NODE_NAME Ready ($(elapsed))"
 	fi
 	# Pods need the namespace's default ServiceAccount (made by kube-controller-manager).
 	if proc_pid kube-controller-manager >/dev/null; then
-		deadline=$((SECONDS + READY_TIMEOUT))
-		until kc get serviceaccount default -n default >/dev/null 2>&1; do
-			[ "$SECONDS" -lt "$deadline" ] || die "no default ServiceAccount; see $(log_file kube-controller-manager)"
-			sleep 0.2
-		done
+		wait_until "$READY_TIMEOUT" kc get serviceaccount default -n default ||
+			die "no default ServiceAccount; see $(log_file kube-controller-manager)"
 		[ "${#started[@]}" -eq 0 ] || log "default ServiceAccount present ($(elapsed))"
 	fi
 fi
 
-cat >"$CLUSTER_DIR/env" <<EOF
-# source this file: settings of the local cluster started by e2e/cluster/up.sh
-export KUBECONFIG="$KUBECONFIG_ADMIN"
-export CLUSTER_DIR="$CLUSTER_DIR"
-export CLUSTER_BIN_DIR="$CLUSTER_BIN_ROOT/current"
-export KUBECTL="$KUBECTL"
-export APISERVER_URL="$APISERVER_URL"
-export AUDIT_LOG="$CLUSTER_DIR/audit.log"
-export CLUSTER_REAL_NODE="$CLUSTER_REAL_NODE"
-export CLUSTER_REGISTRY="$(registry_addr)"
-export NODE_NAME="$NODE_NAME"
-export NODE_IP="$NODE_IP"
-export CLUSTER_DNS_IP="$CLUSTER_DNS_IP"
-$(sed 's/^/export /' "$CLUSTER_DIR/ports.env")
-EOF
+write_env "$CLUSTER_DIR/env" "settings of the local cluster started by e2e/cluster/up.sh" \
+	KUBECONFIG="$KUBECONFIG" CLUSTER_DIR="$CLUSTER_DIR" CLUSTER_BIN_DIR="$CLUSTER_BIN_ROOT/current" \
+	KUBECTL="$KUBECTL" APISERVER_URL="$APISERVER_URL" AUDIT_LOG="$CLUSTER_DIR/audit.log" \
+	CLUSTER_REAL_NODE="$CLUSTER_REAL_NODE" CLUSTER_REGISTRY="$(registry_addr)" NODE_NAME="$NODE_NAME" \
+	NODE_IP="$NODE_IP" CLUSTER_DNS_IP="$CLUSTER_DNS_IP"
 
 if [ "${#started[@]}" -eq 0 ]; then
-	log "cluster already up ($(elapsed)): kubeconfig $KUBECONFIG_ADMIN"
+	log "cluster already up ($(elapsed)): kubeconfig $KUBECONFIG"
 else
-	log "cluster up in $(elapsed) (started: ${started[*]}): kubeconfig $KUBECONFIG_ADMIN, server $APISERVER_URL"
+	log "cluster up in $(elapsed) (started: ${started[*]}): kubeconfig $KUBECONFIG, server $APISERVER_URL"
 fi

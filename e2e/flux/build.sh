@@ -14,18 +14,14 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=../gobuild.sh
-source "$FLUX_SCRIPTS/../gobuild.sh"
 
-BUILD_JOBS="${BUILD_JOBS:-2}"
 LDFLAGS="-s -w" # what upstream's Makefile uses; the controllers have no version variable
-command -v go >/dev/null || die "go is not installed"
 
 BIN_DIR="$(flux_bin_dir)"
 
 build_controller() {
-	local c="$1" v stamp need=0 toolchain moddir
-	v="$(flux_controller_version "$c")"
+	local c="$1" v stamp need=0 toolchain
+	v="$(component_version "$c")"
 	[ -n "$v" ] || die "cannot read the $c version from $FLUX_SCRIPTS/$c/go.mod"
 
 	toolchain="$(go_toolchain "$FLUX_SCRIPTS/$c")"
@@ -42,16 +38,7 @@ build_controller() {
 	local t0=$SECONDS tmp="$BIN_DIR/.tmp.$c.$$"
 	rm -rf "$tmp"
 	mkdir -p "$tmp/crds"
-	(
-		cd "$FLUX_SCRIPTS/$c"
-		[ -n "$toolchain" ] && export GOTOOLCHAIN="$toolchain"
-		export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
-		# (set -e does not apply inside a subshell tested by ||: every step says `|| exit 1`.)
-		nice -n 10 go build -p "$BUILD_JOBS" -trimpath -ldflags "$LDFLAGS" -o "$tmp/$c" "$(flux_module "$c")" || exit 1
-		# CRDs: config/crd/bases/ of the controller module (the .../api modules do not ship them).
-		moddir="$(go list -m -f '{{.Dir}}' "$(flux_module "$c")")" || exit 1
-		cp "$moddir"/config/crd/bases/*.yaml "$tmp/crds/" || exit 1
-	) || {
+	fill_controller "$tmp" || {
 		rm -rf "$tmp"
 		die "$c build failed"
 	}
@@ -65,10 +52,20 @@ build_controller() {
 	log "$c $v: built in $((SECONDS - t0))s -> $BIN_DIR/$c"
 }
 
+# fill_controller DIR: build_controller's build of $c into DIR: the binary, and the CRDs from
+# config/crd/bases/ of the controller module (the .../api modules do not ship them).
+fill_controller() {
+	local moddir
+	go_build "$FLUX_SCRIPTS/$c" "$toolchain" 0 -ldflags "$LDFLAGS" -o "$1/$c" "$(component_module "$c")" &&
+		moddir="$(wrapped_module_dir "$FLUX_SCRIPTS/$c" "$(component_module "$c")")" &&
+		cp "$moddir"/config/crd/bases/*.yaml "$1/crds/"
+}
+
 controllers=("$@")
 [ "${#controllers[@]}" -gt 0 ] || read -r -a controllers <<<"$FLUX_CONTROLLERS"
 for c in "${controllers[@]}"; do
-	case " $FLUX_CONTROLLERS " in *" $c "*) ;; *) die "unknown controller '$c' (known: $FLUX_CONTROLLERS)" ;; esac
+	# shellcheck disable=SC2086 # a list of names
+	one_of "$c" $FLUX_CONTROLLERS || die "unknown controller '$c' (known: $FLUX_CONTROLLERS)"
 	build_controller "$c"
 done
 echo "$BIN_DIR"

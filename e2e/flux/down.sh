@@ -23,5 +23,5 @@ for a in "$@"; do
 done
 # Reverse start order.
 [ "${#procs[@]}" -gt 0 ] || procs=(kustomize-controller source-controller)
-for p in "${procs[@]}"; do flux_stop "$p"; done
+for p in "${procs[@]}"; do stop_proc "$p"; done
 [ "$git_server" = 0 ] || "$FLUX_SCRIPTS/git-server.sh" stop

@@ -15,9 +15,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
-url="http://$FLUX_HOST:$GIT_SERVER_PORT"
-# Any HTTP answer (404 for an unknown repo) means it is serving.
-answering() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/" 2>/dev/null)" != 000 ]; }
+url="$(git_server_url)"
+start_git-server() {
+	launch git-server python3 "$FLUX_SCRIPTS/git-http-server.py" --root "$root" --host "$FLUX_HOST" --port "$GIT_SERVER_PORT"
+}
 
 case "${1:-}" in
 start)
@@ -26,37 +27,23 @@ start)
 	command -v python3 >/dev/null || die "python3 is not installed"
 	mkdir -p "$2" "$FLUX_DIR"
 	root="$(cd "$2" && pwd)"
-	if pid="$(flux_proc_pid git-server)"; then
+	if pid="$(proc_pid git-server)"; then
 		running_root="$(cat "$FLUX_DIR/git-server.root" 2>/dev/null || true)"
 		[ "$running_root" = "$root" ] || die "git server (pid $pid) already serves $running_root; stop it first"
 		echo "$url"
 		exit 0
 	fi
-	rm -f "$(flux_pid_file git-server)"
-	port_busy "$GIT_SERVER_PORT" && die "port $GIT_SERVER_PORT is taken (set GIT_SERVER_PORT)"
-	echo "--- $(date -Is) serving $root" >>"$(flux_log_file git-server)"
-	setsid python3 "$FLUX_SCRIPTS/git-http-server.py" --root "$root" --host "$FLUX_HOST" --port "$GIT_SERVER_PORT" \
-		>>"$(flux_log_file git-server)" 2>&1 </dev/null &
-	echo $! >"$(flux_pid_file git-server)"
 	echo "$root" >"$FLUX_DIR/git-server.root"
-	deadline=$((SECONDS + READY_TIMEOUT))
-	until answering; do
-		flux_proc_pid git-server >/dev/null || {
-			tail -n 20 "$(flux_log_file git-server)" >&2
-			die "git server exited; log: $(flux_log_file git-server)"
-		}
-		[ "$SECONDS" -lt "$deadline" ] || die "git server not answering after ${READY_TIMEOUT}s"
-		sleep 0.1
-	done
-	log "git server serving $root on $url/ (pid $(cat "$(flux_pid_file git-server)"))"
+	start_proc git-server
+	log "git server serving $root on $url/"
 	echo "$url"
 	;;
 stop)
-	flux_stop git-server
+	stop_proc git-server
 	rm -f "$FLUX_DIR/git-server.root"
 	;;
 status)
-	flux_proc_pid git-server >/dev/null || exit 1
+	proc_pid git-server >/dev/null || exit 1
 	echo "$url"
 	;;
 *) die "usage: $0 start <repo-root-dir> | stop | status" ;;

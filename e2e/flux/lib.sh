@@ -1,32 +1,31 @@
 # shellcheck shell=bash
-# Shared settings for the Flux scripts (build.sh, up.sh, down.sh, git-server.sh). Source it.
-# Same defaults as e2e/cluster/lib.sh for the bin root and the state dir.
+# shellcheck disable=SC2034 # variables are used by the scripts that source this file
+# Shared settings for the Flux scripts (build.sh, up.sh, down.sh, git-server.sh, smoke.sh), and
+# the processes' description for the process helpers of ../process.sh. Source it.
 
 FLUX_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$FLUX_SCRIPTS/../.." && pwd)"
+# shellcheck source=../process.sh
+source "$FLUX_SCRIPTS/../process.sh"
+# shellcheck source=../gobuild.sh
+source "$FLUX_SCRIPTS/../gobuild.sh"
 
-CLUSTER_BIN_ROOT="${CLUSTER_BIN_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-operator/bin}"
-CLUSTER_DIR="${CLUSTER_DIR:-$REPO_ROOT/.cache/cluster}"
+# Same bin root as e2e/cluster/lib.sh.
+CLUSTER_BIN_ROOT="${CLUSTER_BIN_ROOT:-$DEFAULT_BIN_ROOT}"
 # Flux state: pid files, logs, artifact storage, env file, git server.
 FLUX_DIR="${FLUX_DIR:-$CLUSTER_DIR/flux}"
+PID_DIR="$FLUX_DIR"
+LOG_DIR="$FLUX_DIR"
 FLUX_HOST=127.0.0.1
 
 # Controllers, each a wrapper module in ./<name> whose main package is the upstream module root.
-# shellcheck disable=SC2034 # used by the scripts that source this file
 FLUX_CONTROLLERS="source-controller kustomize-controller"
-flux_module() { echo "github.com/fluxcd/$1"; }
-# Upstream version, read from the wrapper's go.mod (no network).
-flux_controller_version() {
-	local mod
-	mod="$(flux_module "$1")"
-	awk -v m="$mod" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' \
-		"$FLUX_SCRIPTS/$1/go.mod"
-}
+component_module() { echo "github.com/fluxcd/$1"; }
+component_version() { module_version "$FLUX_SCRIPTS/$1" "$(component_module "$1")"; }
 # One bin dir for both: flux-<version> (flux-sc-<v>-kc-<v> if they ever differ).
 flux_bin_dir() {
 	local vs vk
-	vs="$(flux_controller_version source-controller)"
-	vk="$(flux_controller_version kustomize-controller)"
+	vs="$(component_version source-controller)"
+	vk="$(component_version kustomize-controller)"
 	if [ "$vs" = "$vk" ]; then
 		echo "$CLUSTER_BIN_ROOT/flux-$vs"
 	else
@@ -35,8 +34,8 @@ flux_bin_dir() {
 }
 
 # Ports (127.0.0.1 only); an env var of the same name overrides the default.
-FLUX_PORT_VARS="FLUX_SOURCE_METRICS_PORT FLUX_SOURCE_HEALTH_PORT FLUX_SOURCE_STORAGE_PORT FLUX_KUSTOMIZE_METRICS_PORT FLUX_KUSTOMIZE_HEALTH_PORT GIT_SERVER_PORT"
-flux_default_port() {
+PORT_VARS="FLUX_SOURCE_METRICS_PORT FLUX_SOURCE_HEALTH_PORT FLUX_SOURCE_STORAGE_PORT FLUX_KUSTOMIZE_METRICS_PORT FLUX_KUSTOMIZE_HEALTH_PORT GIT_SERVER_PORT"
+default_port() {
 	case "$1" in
 	FLUX_SOURCE_METRICS_PORT) echo 18180 ;;
 	FLUX_SOURCE_HEALTH_PORT) echo 18181 ;;
@@ -46,43 +45,27 @@ flux_default_port() {
 	GIT_SERVER_PORT) echo 18300 ;; # git smart HTTP (git-server.sh)
 	esac
 }
-flux_load_ports() {
-	local v
-	for v in $FLUX_PORT_VARS; do
-		[ -n "${!v:-}" ] || printf -v "$v" '%s' "$(flux_default_port "$v")"
-	done
-}
-flux_load_ports
+load_ports
 
-flux_pid_file() { echo "$FLUX_DIR/$1.pid"; }
-flux_log_file() { echo "$FLUX_DIR/$1.log"; }
-# Pid of a running process started by these scripts, or nothing (and status 1). Guards against
-# a recycled pid: the process's command line must still name what was started.
-flux_proc_pid() {
-	local pid
-	pid="$(cat "$(flux_pid_file "$1")" 2>/dev/null)" || return 1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(flux_proc_marker "$1")" || return 1
-	echo "$pid"
-}
-flux_proc_marker() {
+# describe NAME: a process for the process helpers (see ../process.sh). The git server is
+# git-http-server.py; any HTTP answer from it (404 for an unknown repo) means it serves.
+describe() {
+	bin="$1" ports="" health=""
 	case "$1" in
-	git-server) echo "git-http-server.py" ;;
-	*) echo "/$1 " ;;
+	source-controller) ports="$FLUX_SOURCE_METRICS_PORT $FLUX_SOURCE_HEALTH_PORT $FLUX_SOURCE_STORAGE_PORT" health="http://$FLUX_HOST:$FLUX_SOURCE_HEALTH_PORT/readyz" ;;
+	kustomize-controller) ports="$FLUX_KUSTOMIZE_METRICS_PORT $FLUX_KUSTOMIZE_HEALTH_PORT" health="http://$FLUX_HOST:$FLUX_KUSTOMIZE_HEALTH_PORT/readyz" ;;
+	git-server) bin=git-http-server.py ports=$GIT_SERVER_PORT health=git_server_answers ;;
 	esac
 }
-port_busy() { (exec 3<>"/dev/tcp/$FLUX_HOST/$1") 2>/dev/null; }
+git_server_url() { echo "http://$FLUX_HOST:$GIT_SERVER_PORT"; }
+git_server_answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$(git_server_url)/" 2>/dev/null)" != 000 ]; }
 
-# Stop one process by pid file: SIGTERM, SIGKILL after STOP_TIMEOUT seconds (default 5).
-flux_stop() {
-	local name="$1" pid deadline
-	if ! pid="$(flux_proc_pid "$name")"; then
-		rm -f "$(flux_pid_file "$name")"
-		return 0
+# use_cluster: KUBECTL and KUBECONFIG for kc: as the environment sets them, else the local
+# cluster's (e2e/cluster/up.sh).
+use_cluster() {
+	if [ -z "${KUBECTL:-}" ] && [ -f "$CLUSTER_DIR/env" ]; then
+		KUBECTL="$(sed -n 's/^export KUBECTL="\(.*\)"$/\1/p' "$CLUSTER_DIR/env")"
 	fi
-	stop_process "$name" "$pid" "$(flux_pid_file "$name")"
+	KUBECTL="${KUBECTL:-kubectl}"
+	export KUBECONFIG="${KUBECONFIG:-$CLUSTER_DIR/kubeconfig}"
 }
-
-# shellcheck source=../process.sh
-source "$FLUX_SCRIPTS/../process.sh"

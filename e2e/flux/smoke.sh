@@ -17,29 +17,19 @@ NS=flux-system
 NAME=flux-smoke
 CM=flux-smoke-cm
 CM_NS=default
-if [ -z "${KUBECTL:-}" ] && [ -f "$CLUSTER_DIR/env" ]; then
-	KUBECTL="$(sed -n 's/^export KUBECTL="\(.*\)"$/\1/p' "$CLUSTER_DIR/env")"
-fi
-KUBECTL="${KUBECTL:-kubectl}"
-export KUBECONFIG="${KUBECONFIG:-$CLUSTER_DIR/kubeconfig}"
-kc() { "$KUBECTL" "$@"; }
-for c in $FLUX_CONTROLLERS; do flux_proc_pid "$c" >/dev/null || die "$c is not running: run e2e/flux/up.sh"; done
+use_cluster
+for c in $FLUX_CONTROLLERS; do proc_pid "$c" >/dev/null || die "$c is not running: run e2e/flux/up.sh"; done
 
-ms() { date +%s%3N; }
-# wait_for <description> <command...>: poll every 0.2 s; prints the time it took.
+# wait_for <description> <command...>: wait up to SMOKE_TIMEOUT; logs the time it took.
 wait_for() {
-	local what="$1" t0 deadline
+	local what="$1" t0
 	shift
-	t0="$(ms)"
-	deadline=$((SECONDS + SMOKE_TIMEOUT))
-	until "$@" >/dev/null 2>&1; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			kc -n "$NS" get gitrepository,kustomization "$NAME" -o wide >&2 || true
-			die "timed out after ${SMOKE_TIMEOUT}s: $what"
-		fi
-		sleep 0.2
-	done
-	log "$what: $(($(ms) - t0))ms"
+	t0="$(now_ms)"
+	if ! wait_until "$SMOKE_TIMEOUT" "$@"; then
+		kc -n "$NS" get gitrepository,kustomization "$NAME" -o wide >&2 || true
+		die "timed out after ${SMOKE_TIMEOUT}s: $what"
+	fi
+	log "$what: $(since "$t0")"
 }
 cm_value() { [ "$(kc -n "$CM_NS" get configmap "$CM" -o jsonpath='{.data.greeting}')" = "$1" ]; }
 cm_gone() { ! kc -n "$CM_NS" get configmap "$CM" >/dev/null 2>&1; }
@@ -87,7 +77,7 @@ g commit -qm "add $CM"
 g push -q origin HEAD:main
 
 # --- Flux objects --------------------------------------------------------------------------------
-t0="$(ms)"
+t0="$(now_ms)"
 kc apply -f - >/dev/null <<EOF
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
@@ -115,7 +105,7 @@ spec:
 EOF
 wait_for "GitRepository Ready" kc -n "$NS" wait --for=condition=Ready --timeout=1s gitrepository "$NAME"
 wait_for "ConfigMap created (greeting=hello)" cm_value hello
-log "first sync, from apply: $(($(ms) - t0))ms"
+log "first sync, from apply: $(since "$t0")"
 wait_for "Kustomization Ready" kc -n "$NS" wait --for=condition=Ready --timeout=1s kustomization "$NAME"
 
 # --- change (picked up by the 10 s intervals) ---------------------------------------------------

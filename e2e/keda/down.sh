@@ -11,14 +11,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STOP_TIMEOUT="${STOP_TIMEOUT:-10}"
+load_ports # describe names each process's ports
 # Everything a name may stand for: stopping what is not running is a no-op.
 CLUSTER_REAL_NODE=1 keda_procs_from_args "$@"
 [ "${#procs[@]}" -gt 0 ] || read -r -a procs <<<"$KEDA_PROCS"
 
-for p in "${procs[@]}"; do
-	if ! pid="$(keda_proc_pid "$p")"; then
-		rm -f "$(keda_pid_file "$p")"
-		continue
-	fi
-	stop_process "$p" "$pid" "$(keda_pid_file "$p")"
-done
+for p in "${procs[@]}"; do stop_proc "$p"; done

@@ -1,20 +1,28 @@
 # shellcheck shell=bash
-# Shared settings for e2e/keda/{up,down}.sh. Source it; do not run it.
+# shellcheck disable=SC2034 # variables are used by the scripts that source this file
+# Shared settings for the KEDA scripts, and the processes' description for the process helpers of
+# ../process.sh. Source it; do not run it.
 
 KEDA_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-KEDA_REPO_ROOT="$(cd "$KEDA_SCRIPTS/../.." && pwd)"
-# The local cluster's state dir (e2e/cluster/up.sh); KEDA's state lives in $CLUSTER_DIR/keda.
-CLUSTER_DIR="${CLUSTER_DIR:-$KEDA_REPO_ROOT/.cache/cluster}"
+# shellcheck source=../process.sh
+source "$KEDA_SCRIPTS/../process.sh"
+# shellcheck source=../gobuild.sh
+source "$KEDA_SCRIPTS/../gobuild.sh"
+
+KEDA_BIN_ROOT="${KEDA_BIN_ROOT:-$DEFAULT_BIN_ROOT}"
+# KEDA's state (pid files, logs, certs, ports.env, env) lives in the local cluster's state dir.
 KEDA_DIR="$CLUSTER_DIR/keda"
-# shellcheck disable=SC2034 # used by the scripts that source this file
+PID_DIR="$KEDA_DIR"
+LOG_DIR="$KEDA_DIR"
 KEDA_HOST=127.0.0.1
 
 # Ports (all listeners bind 127.0.0.1). Defaults are not upstream's (8080, 8081, 9666), which
 # other local controllers also use. Explicit env > $KEDA_DIR/ports.env > default (moved past
 # busy ports on first start).
-KEDA_PORT_VARS="KEDA_METRICS_PORT KEDA_PROBE_PORT KEDA_GRPC_PORT KEDA_HTTP_ADDON_METRICS_PORT KEDA_HTTP_ADDON_PROBE_PORT
+PORTS_FILE="$KEDA_DIR/ports.env"
+PORT_VARS="KEDA_METRICS_PORT KEDA_PROBE_PORT KEDA_GRPC_PORT KEDA_HTTP_ADDON_METRICS_PORT KEDA_HTTP_ADDON_PROBE_PORT
 KEDA_HTTP_PROXY_PORT KEDA_HTTP_INTERCEPTOR_ADMIN_PORT KEDA_HTTP_INTERCEPTOR_METRICS_PORT KEDA_HTTP_SCALER_PORT"
-keda_default_port() {
+default_port() {
 	case "$1" in
 	KEDA_METRICS_PORT) echo 18080 ;;            # operator: Prometheus metrics
 	KEDA_PROBE_PORT) echo 18081 ;;              # operator: /healthz, /readyz
@@ -29,19 +37,7 @@ keda_default_port() {
 	KEDA_HTTP_SCALER_PORT) echo 18110 ;;              # external scaler: gRPC, for KEDA
 	esac
 }
-keda_load_ports() {
-	local v val
-	for v in $KEDA_PORT_VARS; do
-		val="${!v:-}"
-		if [ -z "$val" ] && [ -f "$KEDA_DIR/ports.env" ]; then
-			val="$(sed -n "s/^$v=//p" "$KEDA_DIR/ports.env")"
-		fi
-		printf -v "$v" '%s' "${val:-$(keda_default_port "$v")}"
-	done
-}
-
 # Processes: name = binary name (from build.sh); build component.
-# shellcheck disable=SC2034
 KEDA_PROCS="keda-operator keda-http-add-on-operator keda-http-add-on-interceptor keda-http-add-on-scaler"
 # The processes a component name stands for. The HTTP add-on is its operator, plus (with the
 # real node, whose cluster DNS and Service network they need) the interceptor requests go
@@ -77,18 +73,14 @@ keda_component() {
 	keda-http-add-on-*) echo http-add-on ;;
 	esac
 }
-keda_pid_file() { echo "$KEDA_DIR/$1.pid"; }
-keda_log_file() { echo "$KEDA_DIR/$1.log"; }
-# Pid of a running process started by up.sh, or nothing (and status 1).
-keda_proc_pid() {
-	local pid exe
-	pid="$(cat "$(keda_pid_file "$1")" 2>/dev/null)" || return 1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	# Guard against a recycled pid: the process must run our binary.
-	exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
-	[ "$(basename "${exe% (deleted)}")" = "$1" ] || return 1
-	echo "$pid"
+# describe NAME: a process for the process helpers (see ../process.sh). The interceptor answers
+# its admin API once its caches run; the scaler's health is gRPC, so an open port it is.
+describe() {
+	bin="$1" ports="" health=""
+	case "$1" in
+	keda-operator) ports="$KEDA_METRICS_PORT $KEDA_PROBE_PORT $KEDA_GRPC_PORT" health="http://$KEDA_HOST:$KEDA_PROBE_PORT/readyz" ;;
+	keda-http-add-on-operator) ports="$KEDA_HTTP_ADDON_METRICS_PORT $KEDA_HTTP_ADDON_PROBE_PORT" health="http://$KEDA_HOST:$KEDA_HTTP_ADDON_PROBE_PORT/readyz" ;;
+	keda-http-add-on-interceptor) ports="$KEDA_HTTP_PROXY_PORT $KEDA_HTTP_INTERCEPTOR_ADMIN_PORT $KEDA_HTTP_INTERCEPTOR_METRICS_PORT" health="http://$KEDA_HOST:$KEDA_HTTP_INTERCEPTOR_ADMIN_PORT/queue" ;;
+	keda-http-add-on-scaler) ports=$KEDA_HTTP_SCALER_PORT health="tcp://$KEDA_HOST:$KEDA_HTTP_SCALER_PORT" ;;
+	esac
 }
-
-# shellcheck source=../process.sh
-source "$KEDA_SCRIPTS/../process.sh"

@@ -19,10 +19,7 @@ READY_TIMEOUT="${READY_TIMEOUT:-60}"
 # KEDA_HTTP_SCALER_ARGS.
 
 # --- the cluster -----------------------------------------------------------------------------
-[ -f "$CLUSTER_DIR/env" ] || die "no $CLUSTER_DIR/env: start the cluster with e2e/cluster/up.sh"
-# shellcheck disable=SC1091
-source "$CLUSTER_DIR/env"
-kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG" "$@"; }
+cluster_env e2e/cluster/up.sh
 kc get --raw /readyz >/dev/null 2>&1 || die "the cluster at $APISERVER_URL is not ready: start it with e2e/cluster/up.sh"
 
 keda_procs_from_args "$@"
@@ -38,20 +35,7 @@ for p in "${procs[@]}"; do
 done
 
 mkdir -p "$KEDA_DIR"
-
-# --- ports -----------------------------------------------------------------------------------
-port_busy() { (exec 3<>"/dev/tcp/$KEDA_HOST/$1") 2>/dev/null; }
-if [ ! -f "$KEDA_DIR/ports.env" ]; then
-	for v in $KEDA_PORT_VARS; do
-		if [ -z "${!v:-}" ]; then
-			port="$(keda_default_port "$v")"
-			while port_busy "$port"; do port=$((port + 1)); done
-			printf -v "$v" '%s' "$port"
-		fi
-	done
-fi
-keda_load_ports
-for v in $KEDA_PORT_VARS; do echo "$v=${!v}"; done >"$KEDA_DIR/ports.env"
+choose_ports
 
 # --- CRDs and namespace ----------------------------------------------------------------------
 crd_dir="$("$KEDA_SCRIPTS/crds.sh")"
@@ -59,7 +43,7 @@ crd_dir="$("$KEDA_SCRIPTS/crds.sh")"
 # eventing.keda.sh (CloudEventSource, ClusterCloudEventSource) and exits after its 2-minute cache
 # sync timeout when those CRDs are missing. Take them from the same module (its version is the
 # one pinned by ./operator/go.mod, already in the module cache after build.sh).
-keda_mod_dir="$(cd "$KEDA_SCRIPTS/operator" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)"
+keda_mod_dir="$(wrapped_module_dir "$KEDA_SCRIPTS/operator" github.com/kedacore/keda/v2)"
 if [ -z "$keda_mod_dir" ] || [ ! -d "$keda_mod_dir/config/crd/bases" ]; then
 	die "KEDA module not found: run $KEDA_SCRIPTS/build.sh"
 fi
@@ -102,10 +86,13 @@ fi
 # <service>.<namespace>:<port>, and triggers name servers such as redis.data.svc.cluster.local.
 # Each runs in a private mount namespace whose /etc/resolv.conf names CoreDNS; the host's
 # resolver is left alone. Kube-proxy's rules route the Service addresses these names resolve to.
-RESOLV_CONF=""
+# launch puts LAUNCH_WRAPPER in front of each process (unshare and sh exec in turn).
+LAUNCH_WRAPPER=()
 if [ "${CLUSTER_REAL_NODE:-0}" = 1 ]; then
 	RESOLV_CONF="$KEDA_DIR/resolv.conf"
 	printf 'nameserver %s\nsearch svc.cluster.local cluster.local\noptions ndots:5\n' "$CLUSTER_DNS_IP" >"$RESOLV_CONF"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	LAUNCH_WRAPPER=(unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$RESOLV_CONF")
 fi
 
 # The add-on's Services as its Helm chart names them, served by processes on the node's address:
@@ -149,52 +136,6 @@ if [[ " ${procs[*]} " == *" keda-http-add-on-scaler "* ]]; then
 fi
 
 # --- processes -------------------------------------------------------------------------------
-launch() { # name env-and-command...
-	local name="$1"
-	shift
-	echo "--- $(date -Is) $*" >>"$(keda_log_file "$name")"
-	# setsid: own session, so the process outlives this shell and is stopped only by down.sh.
-	# unshare, sh and env exec in turn, so the pid is the binary's.
-	if [ -n "$RESOLV_CONF" ]; then
-		# shellcheck disable=SC2016 # expanded by the inner shell
-		setsid unshare --mount --propagation private \
-			sh -c 'mount --bind "$0" /etc/resolv.conf && exec env "$@"' "$RESOLV_CONF" "$@" \
-			>>"$(keda_log_file "$name")" 2>&1 </dev/null &
-	else
-		setsid env "$@" >>"$(keda_log_file "$name")" 2>&1 </dev/null &
-	fi
-	echo $! >"$(keda_pid_file "$name")"
-	# Until the exec chain reaches the binary, keda_proc_pid would take it for another process.
-	local i
-	for i in $(seq 50); do
-		keda_proc_pid "$name" >/dev/null && break
-		sleep 0.1
-	done
-}
-probe_port() {
-	case "$1" in
-	keda-operator) echo "$KEDA_PROBE_PORT" ;;
-	keda-http-add-on-operator) echo "$KEDA_HTTP_ADDON_PROBE_PORT" ;;
-	esac
-}
-ports_of() {
-	case "$1" in
-	keda-operator) echo "$KEDA_METRICS_PORT $KEDA_PROBE_PORT $KEDA_GRPC_PORT" ;;
-	keda-http-add-on-operator) echo "$KEDA_HTTP_ADDON_METRICS_PORT $KEDA_HTTP_ADDON_PROBE_PORT" ;;
-	keda-http-add-on-interceptor) echo "$KEDA_HTTP_PROXY_PORT $KEDA_HTTP_INTERCEPTOR_ADMIN_PORT $KEDA_HTTP_INTERCEPTOR_METRICS_PORT" ;;
-	keda-http-add-on-scaler) echo "$KEDA_HTTP_SCALER_PORT" ;;
-	esac
-}
-healthy() {
-	case "$1" in
-	# The interceptor answers its admin API once its caches run; the scaler's health is gRPC, so
-	# an open port it is.
-	keda-http-add-on-interceptor) curl -fs --max-time 2 "http://$KEDA_HOST:$KEDA_HTTP_INTERCEPTOR_ADMIN_PORT/queue" >/dev/null 2>&1 ;;
-	keda-http-add-on-scaler) port_busy "$KEDA_HTTP_SCALER_PORT" ;;
-	*) curl -fs --max-time 2 "http://$KEDA_HOST:$(probe_port "$1")/readyz" >/dev/null 2>&1 ;;
-	esac
-}
-
 start_keda-operator() {
 	# shellcheck disable=SC2086
 	launch keda-operator \
@@ -261,24 +202,9 @@ start_keda-http-add-on-scaler() {
 		${KEDA_HTTP_SCALER_ARGS:-}
 }
 
-T0=$SECONDS
-for p in "${procs[@]}"; do
-	if pid="$(keda_proc_pid "$p")"; then
-		log "$p already running (pid $pid)"
-	else
-		rm -f "$(keda_pid_file "$p")"
-		for port in $(ports_of "$p"); do
-			port_busy "$port" && die "port $port for $p is taken by another process (ports: $KEDA_DIR/ports.env; override with KEDA_*_PORT env vars)"
-		done
-		"start_$p"
-	fi
-	wait_ready "$p" "$(keda_log_file "$p")" healthy keda_proc_pid
-	log "$p ready (pid $(cat "$(keda_pid_file "$p")"), $((SECONDS - T0))s): log $(keda_log_file "$p")"
-done
+started=()
+for p in "${procs[@]}"; do start_proc "$p"; done
 
-cat >"$KEDA_DIR/env" <<EOF
-# source this file: settings of the KEDA processes started by e2e/keda/up.sh
-export KEDA_DIR="$KEDA_DIR"
-export KEDA_CERT_DIR="$CERT_DIR"
-$(sed 's/^/export /' "$KEDA_DIR/ports.env")
-EOF
+write_env "$KEDA_DIR/env" "settings of the KEDA processes started by e2e/keda/up.sh" \
+	KEDA_DIR="$KEDA_DIR" KEDA_CERT_DIR="$CERT_DIR"
+log "KEDA up ($(elapsed); started: ${started[*]:-none}); logs and settings: $KEDA_DIR"
