@@ -12,7 +12,7 @@
 #   3. value 0 -> 0 replicas (after cooldownPeriod)
 # Prints the ScaledObject's Ready/Active conditions in each state. The namespace and the HTTP
 # server are removed at the end (KEEP=1 keeps them). KEDA itself is left running.
-# The wait_for conditions are single-quoted on purpose: eval re-runs them on every poll.
+# The conditions waited for are single-quoted on purpose: eval re-runs them on every poll.
 # shellcheck disable=SC2016
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -24,16 +24,13 @@ STEP_TIMEOUT="${STEP_TIMEOUT:-120}"
 NS="${NS:-keda-verify-$$}"
 
 "$KEDA_SCRIPTS/up.sh" operator
-# shellcheck disable=SC1091
-source "$CLUSTER_DIR/env"
-kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG" "$@"; }
+cluster_env e2e/cluster/up.sh
 command -v python3 >/dev/null || die "python3 is needed for the metric server"
 
 # --- the metric server: {"value": <contents of $state/value>} on every path ------------------
 state="$(mktemp -d)"
 echo 0 >"$state/value"
-port=18095
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+port="$(free_port 18095)"
 python3 - "$port" "$state/value" >"$state/server.log" 2>&1 <<'EOF' &
 import http.server, json, sys
 port, path = int(sys.argv[1]), sys.argv[2]
@@ -61,10 +58,7 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-until curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1; do
-	kill -0 "$server_pid" 2>/dev/null || die "metric server exited: $(cat "$state/server.log")"
-	sleep 0.1
-done
+wait_until 10 curl -fs "http://127.0.0.1:$port/" || die "metric server not answering: $(cat "$state/server.log")"
 set_value() { echo "$1" >"$state/value.tmp" && mv "$state/value.tmp" "$state/value"; }
 log "metric server on 127.0.0.1:$port (pid $server_pid): $(curl -fs "http://127.0.0.1:$port/")"
 
@@ -88,25 +82,31 @@ spec:
         image: registry.example/worker:1
 EOF
 
-now_ms() { date +%s%3N; }
 replicas() { kc get deployment worker -n "$NS" -o jsonpath='{.spec.replicas}'; }
 running_pods() { kc get pods -n "$NS" -l app=worker --field-selector=status.phase=Running -o name | wc -l; }
+# condition TYPE: the status of the ScaledObject's condition TYPE.
+condition() { kc get scaledobject worker -n "$NS" -o jsonpath="{.status.conditions[?(@.type==\"$1\")].status}"; }
+# conditions [WHEN]: the ScaledObject's conditions.
 conditions() {
+	echo "  ScaledObject conditions${1:+ $1}:"
 	kc get scaledobject worker -n "$NS" -o \
 		jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}: {.message}){"\n"}{end}' | sed 's/^/    /'
 }
-# wait_for <description> <shell condition>; prints the elapsed ms since $t0
-wait_for() {
-	local what="$1" cond="$2" deadline=$((SECONDS + STEP_TIMEOUT))
-	until eval "$cond"; do
-		[ "$SECONDS" -lt "$deadline" ] || die "timed out after ${STEP_TIMEOUT}s waiting for $what"
-		sleep 0.2
-	done
-	echo $(($(now_ms) - t0))
+# step N TITLE VALUE: begin step N: the metric server answers VALUE from now on.
+step() {
+	echo "== step $1: $2"
+	set_value "$3"
+	t0="$(now_ms)"
+}
+# wait_for WHAT CONDITION: wait up to STEP_TIMEOUT for CONDITION (a shell test, run with eval).
+wait_for() { wait_until "$STEP_TIMEOUT" eval "$2" || die "timed out after ${STEP_TIMEOUT}s waiting for $1"; }
+# timed WHAT CONDITION [NOTE]: wait_for, then say how long after the step began CONDITION held.
+timed() {
+	wait_for "$1" "$2"
+	echo "  $1 after $(since "$t0")${3:+ $3}"
 }
 
-t0=$(now_ms)
-wait_for "2 pods Running" '[ "$(running_pods)" -ge 2 ]' >/dev/null
+wait_for "2 pods Running" '[ "$(running_pods)" -ge 2 ]'
 log "deployment worker: 2 pods Running"
 
 kc apply -n "$NS" -f - >/dev/null <<EOF
@@ -130,41 +130,25 @@ spec:
       activationTargetValue: "0"
 EOF
 
-echo "== step 1: value 0, ScaledObject created on a 2-replica Deployment"
-t0=$(now_ms)
-ms=$(wait_for "replicas 0" '[ "$(replicas)" = 0 ]')
-echo "  replicas 2 -> 0 after ${ms}ms"
-ms=$(wait_for "no Running pods" '[ "$(running_pods)" = 0 ]')
-echo "  pods gone after ${ms}ms"
-wait_for "Ready condition" '[ -n "$(kc get scaledobject worker -n "$NS" -o jsonpath="{.status.conditions[?(@.type==\"Ready\")].status}")" ]' >/dev/null
+step 1 "value 0, ScaledObject created on a 2-replica Deployment" 0
+timed "replicas 2 -> 0" '[ "$(replicas)" = 0 ]'
+timed "pods gone" '[ "$(running_pods)" = 0 ]'
+wait_for "the Ready condition" '[ -n "$(condition Ready)" ]'
 sleep "$POLLING_INTERVAL"
-echo "  ScaledObject conditions (one pollingInterval later):"
-conditions
+conditions "(one pollingInterval later)"
 
-echo "== step 2: value 5 (active)"
-set_value 5
-t0=$(now_ms)
-ms=$(wait_for "replicas >= 1" '[ "$(replicas)" -ge 1 ]')
-echo "  replicas 0 -> $(replicas) after ${ms}ms (pollingInterval ${POLLING_INTERVAL}s)"
-ms=$(wait_for "a Running pod" '[ "$(running_pods)" -ge 1 ]')
-echo "  $(running_pods) pod(s) Running after ${ms}ms"
-ms=$(wait_for "Active=True" '[ "$(kc get scaledobject worker -n "$NS" -o jsonpath="{.status.conditions[?(@.type==\"Active\")].status}")" = True ]')
-echo "  Active=True after ${ms}ms"
+step 2 "value 5 (active)" 5
+timed "replicas 0 -> 1 or more" '[ "$(replicas)" -ge 1 ]' "(pollingInterval ${POLLING_INTERVAL}s)"
+timed "a pod Running" '[ "$(running_pods)" -ge 1 ]'
+timed "Active=True" '[ "$(condition Active)" = True ]'
 sleep "$POLLING_INTERVAL"
-echo "  ScaledObject conditions:"
 conditions
 echo "  HPA: $(kc get hpa -n "$NS" -o jsonpath='{range .items[*]}{.metadata.name} min={.spec.minReplicas} max={.spec.maxReplicas} current={.status.currentReplicas} desired={.status.desiredReplicas}{end}')"
 
-echo "== step 3: value 0 (inactive)"
-set_value 0
-t0=$(now_ms)
-ms=$(wait_for "Active=False" '[ "$(kc get scaledobject worker -n "$NS" -o jsonpath="{.status.conditions[?(@.type==\"Active\")].status}")" = False ]')
-echo "  Active=False after ${ms}ms"
-ms=$(wait_for "replicas 0" '[ "$(replicas)" = 0 ]')
-echo "  replicas -> 0 after ${ms}ms (cooldownPeriod ${COOLDOWN_PERIOD}s + pollingInterval ${POLLING_INTERVAL}s)"
-ms=$(wait_for "no Running pods" '[ "$(running_pods)" = 0 ]')
-echo "  pods gone after ${ms}ms"
-echo "  ScaledObject conditions:"
+step 3 "value 0 (inactive)" 0
+timed "Active=False" '[ "$(condition Active)" = False ]'
+timed "replicas -> 0" '[ "$(replicas)" = 0 ]' "(cooldownPeriod ${COOLDOWN_PERIOD}s + pollingInterval ${POLLING_INTERVAL}s)"
+timed "pods gone" '[ "$(running_pods)" = 0 ]'
 conditions
 echo "  lastActiveTime: $(kc get scaledobject worker -n "$NS" -o jsonpath='{.status.lastActiveTime}')"
 echo "PASS: scaled to zero and back"

@@ -11,13 +11,9 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=../process.sh
 source e2e/process.sh
 
-CLUSTER_DIR="${CLUSTER_DIR:-$PWD/.cache/cluster}"
 NAMESPACE="${NAMESPACE:-default}"
-[ -f "$CLUSTER_DIR/env" ] || die "no $CLUSTER_DIR/env: start the cluster with make cluster-up"
-# shellcheck disable=SC1091
-source "$CLUSTER_DIR/env"
+cluster_env "make cluster-up"
 [ "$CLUSTER_REAL_NODE" = 1 ] || die "the sample runs containers: start the cluster with its real node (CLUSTER_REAL_NODE=1)"
-kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG" "$@"; }
 # ref@digest of what the local registry serves under a tag.
 pinned() { echo "$1@$("$CLUSTER_BIN_DIR/crane" digest --insecure "$1")"; }
 
@@ -43,10 +39,7 @@ ip="$(kc get -n "$NAMESPACE" service flask-faas -o jsonpath='{.spec.clusterIP}')
 echo
 echo "POST /register through the master's Service ($ip:8888):"
 # A new Service answers once kube-proxy has programmed it, a moment after the app is Ready.
-for _ in $(seq 50); do
-	curl -fs --max-time 2 -o /dev/null "http://$ip:8888/healthz" && break
-	sleep 0.2
-done
+wait_until 10 curl -fs --max-time 2 "http://$ip:8888/healthz" || true
 curl -fsS --max-time 10 -X POST "http://$ip:8888/register"
 echo
 echo

@@ -12,7 +12,7 @@ set -euo pipefail
 TRIVY_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../process.sh
 source "$TRIVY_SCRIPTS/../process.sh"
-repo="$(cd "$TRIVY_SCRIPTS/../.." && pwd)"
+repo="$REPO_ROOT"
 operator="${1:?usage: scan.sh OPERATOR_BINARY KUBECTL}"
 kubectl="${2:?usage: scan.sh OPERATOR_BINARY KUBECTL}"
 trivy="$("$TRIVY_SCRIPTS/build.sh")"
