@@ -4,6 +4,7 @@
 //!
 //! Environment (the Makefile sets the first three): `E2E_KUBECONFIG` (admin kubeconfig),
 //! `OPERATOR_BIN`, `AUDIT_LOG`; optional `BENCH_SIZES` (default `100,1000,3000`),
+//! `BENCH_SHARDED_SIZES` (sizes also run split over `BENCH_SHARDS` operators; `3000`, `2`),
 //! `BENCH_CONCURRENCY` (16), `BENCH_STEADY_SECONDS` (300), `BENCH_RESYNC_SECONDS` (10),
 //! `BENCH_UPDATE_SAMPLES` (20), `BENCH_TIMEOUT_SECONDS` (per wait, 3600), `BENCH_OPERATOR_LOG`
 //! (`RUST_LOG` of the operator, default `info`), `BENCH_SKIP_BASELINE=1`, `BENCH_OUT` (default
@@ -12,26 +13,25 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Config, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use serverless_e2e::{
-    AuditEvent, admin_client, admin_kubeconfig, audit_writes_since, free_port, http_get,
-    install_crds, install_operator_cluster_role, repo,
+    AuditEvent, OPERATOR_ACCOUNT, OPERATOR_ROLE, Operator, admin_client, audit_writes_since,
+    install_crds, kubeconfig_client, repo, service_account_kubeconfig,
 };
 use serverless_operator::ServerlessApp;
+use serverless_operator::labels::SHARD_LABEL;
 use serverless_operator::testing::TestApp;
 
 const MANAGER: &str = "bench";
@@ -47,6 +47,9 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 struct Settings {
     sizes: Vec<usize>,
+    /// Sizes also run split over `shards` operators.
+    sharded_sizes: Vec<usize>,
+    shards: usize,
     concurrency: usize,
     steady: Duration,
     resync_seconds: u64,
@@ -55,23 +58,24 @@ struct Settings {
     operator_log: String,
     skip_baseline: bool,
     audit_log: PathBuf,
-    operator_bin: PathBuf,
     out: PathBuf,
     clk_tck: f64,
 }
 
 impl Settings {
     fn from_env() -> Self {
-        let sizes = std::env::var("BENCH_SIZES")
-            .unwrap_or_else(|_| "100,1000,3000".into())
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| {
-                s.trim()
-                    .parse()
-                    .expect("BENCH_SIZES: comma-separated numbers")
-            })
-            .collect();
+        let sizes = |var: &str, default: &str| -> Vec<usize> {
+            std::env::var(var)
+                .unwrap_or_else(|_| default.into())
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{var}: comma-separated numbers"))
+                })
+                .collect()
+        };
         let clk_tck = Command::new("getconf")
             .arg("CLK_TCK")
             .output()
@@ -79,7 +83,9 @@ impl Settings {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100.0);
         Settings {
-            sizes,
+            sizes: sizes("BENCH_SIZES", "100,1000,3000"),
+            sharded_sizes: sizes("BENCH_SHARDED_SIZES", "3000"),
+            shards: env_or("BENCH_SHARDS", 2).max(2),
             concurrency: env_or("BENCH_CONCURRENCY", 16),
             steady: Duration::from_secs(env_or("BENCH_STEADY_SECONDS", 300)),
             resync_seconds: env_or("BENCH_RESYNC_SECONDS", 10),
@@ -88,9 +94,6 @@ impl Settings {
             operator_log: std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
             skip_baseline: std::env::var("BENCH_SKIP_BASELINE").is_ok_and(|v| v == "1"),
             audit_log: PathBuf::from(std::env::var("AUDIT_LOG").expect("AUDIT_LOG is not set")),
-            operator_bin: PathBuf::from(
-                std::env::var("OPERATOR_BIN").expect("OPERATOR_BIN is not set"),
-            ),
             out: std::env::var("BENCH_OUT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| repo().join("target/bench/results.json")),
@@ -101,9 +104,13 @@ impl Settings {
 
 /// The app every benchmark instance is: a master with a port (Deployment + Service), a
 /// fixed-size worker (Deployment) and an HPA worker (Deployment + HPA). One pod each.
-fn app_manifest(namespace: &str, i: usize, image: &str) -> Value {
-    TestApp::new(&app_name(i))
-        .namespace(namespace)
+fn app_manifest(namespace: &str, i: usize, shards: usize, image: &str) -> Value {
+    let mut app = TestApp::new(&app_name(i));
+    // Split over the shards round-robin; shard 0 is the instance for apps without the label.
+    if !i.is_multiple_of(shards) {
+        app = app.label(SHARD_LABEL, &format!("shard{}", i % shards));
+    }
+    app.namespace(namespace)
         .image(image)
         .worker("fixed", 1, json!({"args": ["work"]}))
         .worker(
@@ -232,70 +239,6 @@ async fn wait_progress(
 
 // --- identities ------------------------------------------------------------------------------
 
-/// A ServiceAccount `name` in `namespace`, bound to the operator's ClusterRole; returns a
-/// kubeconfig file for it, a client, and its audit username.
-async fn service_account(
-    admin: &Client,
-    namespace: &str,
-    name: &str,
-    role: &str,
-) -> (PathBuf, Client, String) {
-    let pp = PatchParams::apply(MANAGER).force();
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
-    sas.patch(name, &pp, &Patch::Apply(&sa)).await.expect("sa");
-    let binding: ClusterRoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("{namespace}-{name}")},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
-    }))
-    .unwrap();
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .patch(&binding.name_any(), &pp, &Patch::Apply(&binding))
-        .await
-        .expect("cluster role binding");
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(4 * 3600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let token = sas
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .expect("token request")
-        .status
-        .and_then(|s| s.token)
-        .expect("token");
-    let admin_config = Kubeconfig::read_from(admin_kubeconfig()).expect("admin kubeconfig");
-    let cluster = admin_config.clusters.first().cloned().expect("a cluster");
-    let kubeconfig = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [serde_json::to_value(&cluster).unwrap()],
-        "users": [{"name": name, "user": {"token": token}}],
-        "contexts": [{"name": name, "context": {"cluster": cluster.name, "user": name, "namespace": namespace}}],
-        "current-context": name,
-    });
-    let path = repo()
-        .join("target/bench")
-        .join(format!("{namespace}-{name}.kubeconfig"));
-    std::fs::create_dir_all(path.parent().unwrap()).expect("target/bench");
-    // JSON is YAML: kubectl, kube-rs and the operator all read it.
-    std::fs::write(&path, serde_json::to_string_pretty(&kubeconfig).unwrap()).expect("write");
-    let parsed = Kubeconfig::read_from(&path).expect("sa kubeconfig");
-    let config = Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
-        .await
-        .expect("sa config");
-    let client = Client::try_from(config).expect("sa client");
-    (
-        path,
-        client,
-        format!("system:serviceaccount:{namespace}:{name}"),
-    )
-}
-
 async fn create_namespace(admin: &Client, name: &str) {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
     Api::<Namespace>::all(admin.clone())
@@ -330,85 +273,78 @@ async fn delete_namespace(admin: &Client, name: &str, timeout: Duration) -> f64 
 
 // --- the operator process --------------------------------------------------------------------
 
-struct OperatorProcess {
-    child: std::process::Child,
-    metrics_port: u16,
+/// utime + stime of process `pid` in seconds.
+fn cpu_seconds(pid: u32, clk_tck: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| -> f64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
+    (field(11) + field(12)) / clk_tck
 }
 
-impl OperatorProcess {
-    fn start(s: &Settings, namespace: &str, kubeconfig: &Path) -> Self {
-        let metrics_port = free_port();
-        let log_path = repo()
-            .join("target/bench")
-            .join(format!("{namespace}-operator.log"));
-        let log = std::fs::File::create(&log_path).expect("operator log");
-        let child = Command::new(&s.operator_bin)
-            .arg("run")
-            .arg("--namespace")
-            .arg(namespace)
-            .arg("--metrics-addr")
-            .arg(format!("127.0.0.1:{metrics_port}"))
-            .arg("--resync-seconds")
-            .arg(s.resync_seconds.to_string())
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", &s.operator_log)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("operator starts");
-        OperatorProcess {
-            child,
-            metrics_port,
+/// A `/proc/<pid>/status` field in kB, as MiB.
+fn status_mib(pid: u32, key: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// One operator process of a run, watching all namespaces: the e2e fixture's process, as
+/// the ServiceAccount `account` bound to config/rbac's ClusterRole.
+struct Shard {
+    operator: Operator,
+    /// `sharding.fluxcd.io/key` of its apps (None: the apps without the label).
+    key: Option<String>,
+}
+
+impl Shard {
+    async fn start(
+        s: &Settings,
+        admin: &Client,
+        ns: &str,
+        key: Option<&str>,
+        sharded: bool,
+    ) -> Self {
+        let account = match key {
+            Some(key) => format!("serverless-operator-{key}"),
+            None => OPERATOR_ACCOUNT.to_string(),
+        };
+        let dir = repo().join("target/bench");
+        let (kubeconfig, username) =
+            service_account_kubeconfig(admin, ns, &account, OPERATOR_ROLE, &dir).await;
+        let mut args = vec!["--resync-seconds".to_string(), s.resync_seconds.to_string()];
+        if sharded {
+            args.push("--watch-label-selector".into());
+            args.push(match key {
+                Some(key) => format!("{SHARD_LABEL}={key}"),
+                None => format!("!{SHARD_LABEL}"),
+            });
+        }
+        let log = dir.join(format!("{ns}-{account}.log"));
+        let mut operator = Operator::launch(kubeconfig, username, args, log, &s.operator_log);
+        operator.wait_ready(Duration::from_secs(60)).await;
+        eprintln!(
+            "  operator {account} pid {} ready",
+            operator.pid().unwrap_or_default()
+        );
+        Shard {
+            operator,
+            key: key.map(str::to_string),
         }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.operator.pid().expect("operator running")
     }
 
-    /// utime + stime in seconds.
-    fn cpu_seconds(&self, clk_tck: f64) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let field = |i: usize| -> f64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
-        (field(11) + field(12)) / clk_tck
-    }
-
-    /// A `/proc/<pid>/status` field in kB, as MiB.
-    fn status_mib(&self, key: &str) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    }
-
-    async fn wait_ready(&mut self) {
-        for _ in 0..600 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("operator exited: {status}");
-            }
-            if matches!(http_get(self.metrics_port, "/readyz"), Ok((200, _))) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("operator not ready after 60s");
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn peak_rss_mib(&self) -> f64 {
+        status_mib(self.pid(), "VmHWM:")
     }
 }
 
@@ -499,13 +435,13 @@ fn secs(from: Instant, to: Instant) -> f64 {
 
 // --- one size --------------------------------------------------------------------------------
 
-async fn apply_apps(admin: &Client, ns: &str, n: usize, conc: usize, image: &str) {
+async fn apply_apps(admin: &Client, ns: &str, n: usize, shards: usize, conc: usize, image: &str) {
     let api: Api<ServerlessApp> = Api::namespaced(admin.clone(), ns);
     stream::iter(0..n)
         .map(|i| {
             let api = api.clone();
             async move {
-                let body = app_manifest(ns, i, image);
+                let body = app_manifest(ns, i, shards, image);
                 api.patch(
                     &app_name(i),
                     &PatchParams::apply(MANAGER).force(),
@@ -521,14 +457,34 @@ async fn apply_apps(admin: &Client, ns: &str, n: usize, conc: usize, image: &str
         .expect("applying ServerlessApps");
 }
 
-async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &str) -> Value {
-    let ns = format!("bench-op-{n}-{tag}");
+/// The operator phase of one size: `shards` operators (1: one for all apps; 2: the default
+/// instance and `shard1`, each app in one of them) watching all namespaces.
+async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag: &str) -> Value {
+    let ns = match shards {
+        1 => format!("bench-op-{n}-{tag}"),
+        _ => format!("bench-op-{n}-{shards}shards-{tag}"),
+    };
     create_namespace(admin, &ns).await;
-    let (kubeconfig, _sa_client, user) =
-        service_account(admin, &ns, "serverless-operator", role).await;
-    let mut op = OperatorProcess::start(s, &ns, &kubeconfig);
-    op.wait_ready().await;
-    eprintln!("  operator pid {} ready in {ns}", op.pid());
+    let mut operators = Vec::new();
+    for shard in 0..shards {
+        let key = (shard > 0).then(|| format!("shard{shard}"));
+        operators.push(Shard::start(s, admin, &ns, key.as_deref(), shards > 1).await);
+    }
+    let users: Vec<String> = operators
+        .iter()
+        .map(|o| o.operator.username.clone())
+        .collect();
+    let writes_by_operators = |mark: AuditMark| -> Vec<AuditEvent> {
+        users
+            .iter()
+            .flat_map(|user| audit_writes(&s.audit_log, mark, user))
+            .collect()
+    };
+    let cpu = |ops: &[Shard]| -> Vec<f64> {
+        ops.iter()
+            .map(|o| cpu_seconds(o.pid(), s.clk_tck))
+            .collect()
+    };
 
     let (apps, apps_task) = track(
         Api::<ServerlessApp>::namespaced(admin.clone(), &ns),
@@ -540,10 +496,10 @@ async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &
         n * DEPLOYMENTS_PER_APP,
         deployment_available,
     );
-    let cpu0 = op.cpu_seconds(s.clk_tck);
+    let cpu0 = cpu(&operators);
     let offset = audit_mark(&s.audit_log);
     let t0 = Instant::now();
-    apply_apps(admin, &ns, n, s.concurrency, IMAGE).await;
+    apply_apps(admin, &ns, n, shards, s.concurrency, IMAGE).await;
     let t_applied = Instant::now();
     eprintln!("  applied {n} apps in {:.1}s", secs(t0, t_applied));
     let t_children = wait_progress(
@@ -564,9 +520,9 @@ async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &
     )
     .await;
     let t_ready = wait_progress("operator: apps Ready", &apps, n, s.timeout, |p| p.all_ready).await;
-    let convergence_writes = audit_writes(&s.audit_log, offset, &user);
-    let cpu_converged = op.cpu_seconds(s.clk_tck);
-    let rss_converged = op.status_mib("VmHWM:");
+    let convergence_writes = writes_by_operators(offset);
+    let cpu_converged = cpu(&operators);
+    let rss_converged: Vec<f64> = operators.iter().map(Shard::peak_rss_mib).collect();
     eprintln!(
         "  all Ready at {:.1}s ({} writes)",
         secs(t0, t_ready),
@@ -577,10 +533,14 @@ async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &
 
     // Steady state: nothing changes; resyncs every --resync-seconds.
     let offset = audit_mark(&s.audit_log);
-    let cpu_s0 = op.cpu_seconds(s.clk_tck);
+    let cpu_s0 = cpu(&operators);
     tokio::time::sleep(s.steady).await;
-    let steady_writes = audit_writes(&s.audit_log, offset, &user);
-    let cpu_steady = op.cpu_seconds(s.clk_tck) - cpu_s0;
+    let steady_writes = writes_by_operators(offset);
+    let cpu_steady: f64 = cpu(&operators)
+        .iter()
+        .zip(&cpu_s0)
+        .map(|(after, before)| after - before)
+        .sum();
     eprintln!(
         "  steady {}s: {} writes, {:.2} CPU s",
         s.steady.as_secs(),
@@ -595,7 +555,7 @@ async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &
     for k in 0..s.update_samples.min(n) {
         let i = k * n / s.update_samples.min(n);
         let image = format!("registry.example/bench:2-{k}");
-        let body = app_manifest(&ns, i, &image);
+        let body = app_manifest(&ns, i, shards, &image);
         let start = Instant::now();
         app_api
             .patch(
@@ -631,16 +591,59 @@ async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &
         percentile(&sorted, 50.0),
         percentile(&sorted, 99.0)
     );
+    // The updated apps roll out before the relist, so it starts from a steady state.
+    let (apps, apps_task) = track(app_api.clone(), n, app_ready);
+    wait_progress("operator: updates Ready", &apps, n, s.timeout, |p| {
+        p.all_ready
+    })
+    .await;
+    apps_task.abort();
+    let peak_rss: Vec<f64> = operators.iter().map(Shard::peak_rss_mib).collect();
+    let cpu_total = cpu(&operators);
 
-    let peak_rss = op.status_mib("VmHWM:");
-    let cpu_total = op.cpu_seconds(s.clk_tck);
-    eprintln!("  operator peak RSS {peak_rss:.1} MiB, CPU {cpu_total:.1} s in all");
-    drop(op);
+    // A full relist: each operator restarts and lists every app and child again (the start-up
+    // peak a crash-looping operator would hit), then resyncs twice with nothing to write.
+    let offset = audit_mark(&s.audit_log);
+    let t_restart = Instant::now();
+    for shard in &mut operators {
+        shard.operator.restart();
+        shard.operator.wait_ready(s.timeout).await;
+    }
+    let relist_ready_s = t_restart.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2 * s.resync_seconds)).await;
+    let relist_writes = writes_by_operators(offset);
+    let relist_rss: Vec<f64> = operators.iter().map(Shard::peak_rss_mib).collect();
+    eprintln!(
+        "  relist: caches full in {relist_ready_s:.1}s, peak RSS {relist_rss:.1?} MiB, {} writes",
+        relist_writes.len()
+    );
+    eprintln!("  operator peak RSS {peak_rss:.1?} MiB, CPU {cpu_total:.1?} s in all");
+    let per_shard: Vec<Value> = operators
+        .iter()
+        .zip(users.iter())
+        .enumerate()
+        .map(|(i, (shard, user))| {
+            json!({
+                "user": user,
+                "key": shard.key,
+                "apps": n / shards + usize::from(i < n % shards),
+                "peak_rss_mib_at_ready": rss_converged[i],
+                "peak_rss_mib": peak_rss[i],
+                "peak_rss_mib_relist": relist_rss[i],
+                "cpu_seconds_convergence": cpu_converged[i] - cpu0[i],
+                "cpu_seconds_total": cpu_total[i],
+            })
+        })
+        .collect();
+    drop(operators);
     let delete_s = delete_namespace(admin, &ns, s.timeout).await;
     eprintln!("  namespace {ns} deleted in {delete_s:.1}s");
 
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     json!({
         "namespace": ns,
+        "shards": per_shard,
+        "watch": "all namespaces",
         "apply_s": secs(t0, t_applied),
         "children_applied_s": secs(t0, t_children),
         "deployments_available_s": secs(t0, t_deps_ready),
@@ -655,11 +658,16 @@ async fn run_operator(s: &Settings, admin: &Client, role: &str, n: usize, tag: &
             "p99": percentile(&sorted, 99.0),
             "max": sorted.last().copied().unwrap_or(0.0),
         },
-        "peak_rss_mib_at_ready": rss_converged,
-        "peak_rss_mib": peak_rss,
-        "cpu_seconds_convergence": cpu_converged - cpu0,
+        "peak_rss_mib_at_ready": max(&rss_converged),
+        "peak_rss_mib": max(&peak_rss),
+        "relist": {
+            "ready_s": relist_ready_s,
+            "peak_rss_mib": max(&relist_rss),
+            "writes": writes_json(&relist_writes, n),
+        },
+        "cpu_seconds_convergence": cpu_converged.iter().sum::<f64>() - cpu0.iter().sum::<f64>(),
         "cpu_seconds_steady": cpu_steady,
-        "cpu_seconds_total": cpu_total,
+        "cpu_seconds_total": cpu_total.iter().sum::<f64>(),
         "namespace_delete_s": delete_s,
     })
 }
@@ -692,15 +700,18 @@ async fn apply_child(client: &Client, ns: &str, value: &Value) -> kube::Result<(
     Ok(())
 }
 
-async fn run_baseline(s: &Settings, admin: &Client, role: &str, n: usize, tag: &str) -> Value {
+async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Value {
     let ns = format!("bench-base-{n}-{tag}");
     create_namespace(admin, &ns).await;
-    let (_kubeconfig, client, user) = service_account(admin, &ns, "bench-baseline", role).await;
+    let dir = repo().join("target/bench");
+    let (kubeconfig, user) =
+        service_account_kubeconfig(admin, &ns, "bench-baseline", OPERATOR_ROLE, &dir).await;
+    let client = kubeconfig_client(&kubeconfig).await;
     // Render offline, outside the timed part: the same builders the operator uses.
     let rendered: Vec<Vec<Value>> = (0..n)
         .map(|i| {
             let app: ServerlessApp =
-                serde_json::from_value(app_manifest(&ns, i, IMAGE)).expect("app");
+                serde_json::from_value(app_manifest(&ns, i, 1, IMAGE)).expect("app");
             serverless_operator::children::desired(&app)
                 .expect("render")
                 .iter()
@@ -777,14 +788,14 @@ fn f(v: &Value) -> f64 {
 fn print_table(results: &[Value]) {
     println!();
     println!(
-        "| N | apply s | children applied s | all Ready s | baseline applied s | baseline ready s | ratio | writes/app conv | writes/app steady | update p50 ms | update p99 ms | peak RSS MiB | CPU s conv | CPU s steady |"
+        "| N | apply s | children applied s | all Ready s | baseline applied s | baseline ready s | ratio | writes/app conv | writes/app steady | update p50 ms | update p99 ms | peak RSS MiB | relist peak RSS MiB | writes in relist | CPU s conv | CPU s steady |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         let o = &r["operator"];
         let b = &r["baseline"];
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {:.1} | {:.2} |",
             r["n"],
             f(&o["apply_s"]),
             f(&o["children_applied_s"]),
@@ -797,8 +808,46 @@ fn print_table(results: &[Value]) {
             f(&o["update_latency_ms"]["p50"]),
             f(&o["update_latency_ms"]["p99"]),
             f(&o["peak_rss_mib"]),
+            f(&o["relist"]["peak_rss_mib"]),
+            o["relist"]["writes"]["total"],
             f(&o["cpu_seconds_convergence"]),
             f(&o["cpu_seconds_steady"]),
+        );
+    }
+    let sharded: Vec<&Value> = results.iter().filter(|r| !r["sharded"].is_null()).collect();
+    if sharded.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "| N | shards | all Ready s | one operator's all Ready s | ratio to baseline | writes/app conv | peak RSS MiB per shard | relist peak RSS MiB per shard | apps per shard |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for r in sharded {
+        let o = &r["sharded"];
+        let shards = o["shards"].as_array().cloned().unwrap_or_default();
+        let each = |key: &str| -> String {
+            shards
+                .iter()
+                .map(|s| format!("{:.1}", f(&s[key])))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {} | {} |",
+            r["n"],
+            shards.len(),
+            f(&o["all_ready_s"]),
+            f(&r["operator"]["all_ready_s"]),
+            f(&o["all_ready_s"]) / f(&r["baseline"]["all_ready_s"]),
+            f(&o["writes_convergence"]["per_app"]),
+            each("peak_rss_mib"),
+            each("peak_rss_mib_relist"),
+            shards
+                .iter()
+                .map(|s| s["apps"].to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
         );
     }
 }
@@ -841,7 +890,6 @@ async fn main() {
     let s = Settings::from_env();
     let admin = admin_client().await;
     install_crds(&admin, false).await;
-    let role = install_operator_cluster_role(&admin).await;
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -850,7 +898,7 @@ async fn main() {
     let mut results = Vec::new();
     for &n in &s.sizes {
         eprintln!("== N={n}: operator");
-        let operator = run_operator(&s, &admin, &role, n, &tag).await;
+        let operator = run_operator(&s, &admin, n, 1, &tag).await;
         write_results(
             &s,
             started,
@@ -861,7 +909,13 @@ async fn main() {
             Value::Null
         } else {
             eprintln!("== N={n}: baseline");
-            run_baseline(&s, &admin, &role, n, &tag).await
+            run_baseline(&s, &admin, n, &tag).await
+        };
+        let sharded = if s.sharded_sizes.contains(&n) {
+            eprintln!("== N={n}: operator in {} shards", s.shards);
+            run_operator(&s, &admin, n, s.shards, &tag).await
+        } else {
+            Value::Null
         };
         let ratio = f(&operator["all_ready_s"]) / f(&baseline["all_ready_s"]);
         results.push(json!({
@@ -871,6 +925,7 @@ async fn main() {
             "operator": operator,
             "baseline": baseline,
             "ready_ratio": if ratio.is_finite() { json!(ratio) } else { Value::Null },
+            "sharded": sharded,
         }));
         // Written after every phase, so a size that fails or is interrupted keeps the rest.
         write_results(&s, started, &results, None);

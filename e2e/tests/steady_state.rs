@@ -101,3 +101,42 @@ async fn resyncs_of_ready_apps_write_nothing() {
     );
     assert!(writes.is_empty(), "writes in steady state: {writes:#?}");
 }
+
+/// A new app is in progress for kstatus (Flux's health checks) before the operator reports on
+/// it: the CRD defaults `status.observedGeneration` to 0, so it differs from the generation
+/// until the operator's first status write, which it may hold back until the app is Ready.
+#[tokio::test]
+async fn a_new_app_is_in_progress_until_the_operator_reports() {
+    let ns = TestNamespace::new("kstatus").await;
+    install_crds(&ns.client, false).await;
+    kubectl_apply(&ns.name, &TestApp::new("fresh").yaml());
+    let fresh = ns.apps().get("fresh").await.expect("app");
+    let status = fresh.status.expect("the defaulted status");
+    assert_eq!(status.observed_generation, Some(0));
+    assert!(status.conditions.is_empty());
+    assert_eq!(fresh.metadata.generation, Some(1));
+
+    let log = audit_log();
+    let offset = log.as_deref().map(audit_offset).unwrap_or(0);
+    let start = std::time::Instant::now();
+    let operator = Operator::start(&ns, &["--status-interval-seconds", "30"]).await;
+    let ready = ns.wait_ready("fresh", Duration::from_secs(60)).await;
+    assert_eq!(ready.status.and_then(|s| s.observed_generation), Some(1));
+    // Ready within the status interval: Ready is written at once, and it is the only write.
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    if let Some(log) = log {
+        let status_writes = audit_writes_since(&log, offset, &operator.username)
+            .iter()
+            .filter(|e| {
+                e.object_ref
+                    .as_ref()
+                    .is_some_and(|o| o.subresource.as_deref() == Some("status"))
+            })
+            .count();
+        assert_eq!(status_writes, 1);
+    }
+}

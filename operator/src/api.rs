@@ -992,11 +992,17 @@ pub struct Fallback {
 }
 
 /// What the operator observed, and the effective values it used.
+// Defaults to `observedGeneration: 0`: the API server fills it in when it reads an app the
+// operator has not written a status for yet, so kstatus (Flux's health checks) sees a new app
+// as in progress, not as current, until the operator reports on it. The operator can then hold
+// back its first status write until the app is Ready, Stalled or the status interval is over.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {}))]
 pub struct ServerlessAppStatus {
-    /// The generation this status describes.
+    /// The generation this status describes (0 until the operator reports on the app).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 0))]
     pub observed_generation: Option<i64>,
     /// kstatus conditions: Ready, Reconciling, Stalled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -26,6 +26,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the `run` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller against the cluster of the current kubeconfig (or in-cluster config).
@@ -62,6 +64,10 @@ struct RunArgs {
     /// Seconds between reconciles of an app when nothing changes (each is a no-op then).
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
+    /// Least seconds between two status writes of an app that only report progress, and how
+    /// long a new app's first status waits (Ready, Stalled and failures are written at once).
+    #[arg(long, env = "STATUS_INTERVAL_SECONDS", default_value_t = 10)]
+    status_interval_seconds: u64,
     /// Field manager name of every server-side apply.
     #[arg(long, env = "FIELD_MANAGER", default_value = labels::FIELD_MANAGER)]
     field_manager: String,
@@ -207,6 +213,7 @@ fn run(args: RunArgs) -> ExitCode {
             concurrency: args.concurrency,
             settings: Settings {
                 resync: Duration::from_secs(args.resync_seconds),
+                status_interval: Duration::from_secs(args.status_interval_seconds),
                 field_manager: args.field_manager,
                 limits: Limits {
                     allow_cluster_trigger_authentication: args.allow_cluster_trigger_authentication,

@@ -160,6 +160,12 @@ pub fn compute(
     }
 }
 
+/// Whether the operator has reported on the app: a status it wrote, not the API server's
+/// default (`observedGeneration: 0`, no conditions).
+pub fn reported(status: Option<&ServerlessAppStatus>) -> bool {
+    status.is_some_and(|s| s.observed_generation.unwrap_or(0) > 0 || !s.conditions.is_empty())
+}
+
 /// Whether Ready and Stalled are True: the headline GitOps tools wait on. A change of it is
 /// written at once; other changes may wait for the status interval.
 pub fn headline(status: Option<&ServerlessAppStatus>) -> (bool, bool) {
@@ -482,6 +488,13 @@ mod tests {
             "recovered from a stall"
         );
         assert_eq!(headline(Some(&failed)), (false, true));
+        // The API server's default status is not a report.
+        let defaulted = ServerlessAppStatus {
+            observed_generation: Some(0),
+            ..ServerlessAppStatus::default()
+        };
+        assert!(!reported(None) && !reported(Some(&defaulted)));
+        assert!(reported(Some(&ready)) && reported(Some(&first(&failed))));
         assert_eq!(headline(Some(&ready)), (true, false));
         assert_eq!(headline(None), (false, false));
     }

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::labels::FIELD_MANAGER;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::status::{Observed, Stall};
+use crate::status::{self, Observed, Stall};
 pub use caches::Stores;
 use memory::{Memory, PruneMark};
 use writer::{apply_if_changed, delete, publish, write_status};
@@ -50,9 +50,11 @@ pub struct Settings {
     /// Field manager of every server-side apply.
     pub field_manager: String,
     /// Least time between two status writes of one app that only report progress (Ready and
-    /// Stalled unchanged). While an app converges its Deployments come up one after another,
-    /// often within a second; such a change inside this window is written at its end, together
-    /// with whatever else changed by then.
+    /// Stalled unchanged, no failure), and how long a new app's first status waits. While an
+    /// app converges its Deployments come up one after another; such a change inside this
+    /// window is written at its end, together with whatever else changed by then, and a new app
+    /// Ready within it gets a single status write. Ready, Stalled and failures are written at
+    /// once.
     pub status_interval: Duration,
     /// What apps may ask for beyond the defaults.
     pub limits: Limits,
@@ -65,7 +67,7 @@ impl Default for Settings {
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             field_manager: FIELD_MANAGER.to_string(),
-            status_interval: Duration::from_secs(2),
+            status_interval: Duration::from_secs(10),
             limits: Limits::default(),
         }
     }
@@ -191,7 +193,7 @@ async fn reconcile_app(app: &ServerlessApp, ctx: &Context) -> Result<Action> {
     let deleted = prune(app, ctx, &ns, &desired, &mut failure).await;
     let applied = apply(app, ctx, &ns, &desired, &mut failure).await;
     // A new app's children being created is no news: its status tells it.
-    if ctx.memory.current_status(app).is_some() {
+    if status::reported(ctx.memory.current_status(app).as_ref()) {
         announce(ctx, app, "Applied", "Apply", &applied).await;
     }
     announce(ctx, app, "Deleted", "Prune", &deleted).await;

@@ -290,13 +290,17 @@ fn harness_with(
 }
 
 impl Harness {
-    /// Write every status change at once, as if the status interval were over.
-    fn without_status_interval(mut self) -> Self {
+    fn with_status_interval(mut self, interval: Duration) -> Self {
         Arc::get_mut(&mut self.ctx)
             .expect("not shared yet")
             .settings
-            .status_interval = Duration::ZERO;
+            .status_interval = interval;
         self
+    }
+
+    /// Write every status change at once, as if the status interval were over.
+    fn without_status_interval(self) -> Self {
+        self.with_status_interval(Duration::ZERO)
     }
 
     async fn reconcile(&self, app: &ServerlessApp) -> Result<Action> {
@@ -359,7 +363,8 @@ const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/prod/events";
 async fn a_new_app_gets_one_status_write_when_ready_within_the_interval() {
     let (stores, mut caches) = caches();
     caches.install_keda();
-    let h = harness(stores, None);
+    let interval = Duration::from_millis(300);
+    let h = harness(stores, None).with_status_interval(interval);
     let mut app = app("img:1");
     app.metadata.generation = Some(1);
     let action = h.reconcile(&app).await.unwrap();
@@ -373,7 +378,7 @@ async fn a_new_app_gets_one_status_write_when_ready_within_the_interval() {
     h.take();
 
     caches.store_all(&app);
-    tokio::time::sleep(Settings::default().status_interval).await;
+    tokio::time::sleep(interval).await;
     h.reconcile(&app).await.unwrap();
     assert_eq!(h.writes(), [format!("PATCH {STATUS}")]);
     assert_eq!(condition(&h.status_written(), "Ready").status, "True");
