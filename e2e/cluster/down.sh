@@ -42,8 +42,9 @@ for p in "${procs[@]}"; do
 done
 
 # With the whole cluster stopped, the real node's containers, mounts, cgroups, packet filter
-# rules and bridge go too (the pods come back from etcd at the next up.sh).
-if [ "$all" = 1 ]; then
+# rules and bridge go too (the pods come back from etcd at the next up.sh). Not for a cluster
+# without the node (the bench's): the node is the one of another cluster on this machine.
+if [ "$all" = 1 ] && [ "$CLUSTER_REAL_NODE" = 1 ]; then
 	node_teardown
 fi
 

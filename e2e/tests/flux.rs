@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -521,4 +522,14 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
     );
     assert!(apps.get_opt("ledger").await.expect("get app").is_some());
     assert!(deployments.get_opt("ledger").await.expect("get").is_some());
+    // The apps' tenant keeps its role, so Flux can still manage (and finally prune) the apps.
+    let roles: Api<ClusterRole> = Api::all(ns.client.clone());
+    assert!(
+        roles
+            .get_opt("serverlessapps-editor")
+            .await
+            .expect("get role")
+            .is_some(),
+        "Flux pruned the editor role the apps' tenant holds"
+    );
 }

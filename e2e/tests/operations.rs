@@ -322,3 +322,49 @@ async fn a_leader_that_cannot_renew_stops_before_the_standby_takes_over() {
     })
     .await;
 }
+
+/// Past 90% of its memory limit the operator stops its controller instead of being killed
+/// into a crash loop: it stays up, not ready, and says so in its log and metrics.
+#[tokio::test]
+async fn past_its_memory_limit_the_operator_stops_reconciling_and_says_so() {
+    let ns = TestNamespace::new("memory").await;
+    install_crds(&ns.client, false).await;
+    kubectl_apply(&ns.name, &app("big", "registry.example/big:1"));
+    // Any operator needs more than 4 MiB.
+    let mut operator = Operator::start(&ns, &["--memory-limit-mib", "4"]).await;
+    let metrics = wait_for("the controller to stop for memory", TIMEOUT, || {
+        let got = operator.http_get("/metrics");
+        async move {
+            match got {
+                Ok((200, body))
+                    if body
+                        .lines()
+                        .any(|l| l == "serverless_operator_memory_stopped 1") =>
+                {
+                    Ok(body)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "serverless_operator_memory_limit_bytes 4194304"),
+        "{metrics}"
+    );
+    assert!(matches!(operator.http_get("/readyz"), Ok((503, _))));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(operator.exited(), None, "the operator exited");
+    let log = std::fs::read_to_string(&operator.log).expect("log");
+    assert!(
+        log.contains("controller stopped, nothing is reconciled"),
+        "{log}"
+    );
+    // Nothing reconciled: the app has only the API server's default status.
+    let app = ns.apps().get("big").await.expect("app");
+    assert_eq!(app.status.and_then(|s| s.observed_generation), Some(0));
+    // And SIGTERM still ends it cleanly while it waits.
+    assert!(operator.terminate(Duration::from_secs(10)), "no clean exit");
+}

@@ -22,13 +22,21 @@ use crate::access::Impersonation;
 use crate::api::ServerlessApp;
 use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
 use crate::client::WATCH_TIMEOUT_SECS;
+use crate::footprint;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
 use crate::reconciler::caches::{Cached, slim_down};
 use crate::reconciler::{self, Context, Settings, Stores};
 
+/// Objects per page of a watch's list. A page is decoded whole, managed fields and pod
+/// templates included, before its objects are slimmed for the caches; at kube's default of
+/// 500, the pages of every watch listed at once were the operator's peak memory at a start.
+const LIST_PAGE: u32 = 100;
+
 fn watch_config() -> watcher::Config {
-    watcher::Config::default().timeout(WATCH_TIMEOUT_SECS)
+    watcher::Config::default()
+        .timeout(WATCH_TIMEOUT_SECS)
+        .page_size(LIST_PAGE)
 }
 
 /// The Controller by default backs off the merged stream of all its watches whenever any one
@@ -65,6 +73,8 @@ pub struct Options {
     pub impersonation: Option<Arc<Impersonation>>,
     /// This replica's name (its pod's) in the Events it records.
     pub instance: Option<String>,
+    /// Memory the process may use (its cgroup's limit); see [`run`].
+    pub memory_limit: Option<u64>,
 }
 
 /// The Lease that elects one active replica.
@@ -300,8 +310,73 @@ fn own_children(
     (c, stores)
 }
 
-/// Run one controller until `stop` resolves; in-flight reconciles then finish.
+/// A task that ends with the scope that spawned it: the readiness check of a controller must
+/// not outlive it (and mark a stopped controller ready).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How long a controller stopped for memory waits before it tries again (the apps may have
+/// been moved to another shard, or deleted, meanwhile).
+const MEMORY_RETRY: Duration = Duration::from_secs(300);
+
+/// Run the controller until `stop` resolves. With a memory limit, the controller also stops
+/// when the operator's resident size passes [`footprint::STOP_AT`] of it: its caches are
+/// dropped, it says so, stays up and not ready, and tries again after [`MEMORY_RETRY`].
 pub async fn run(
+    client: Client,
+    options: Options,
+    metrics: Arc<Metrics>,
+    apps: AppsHandle,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    use futures::FutureExt;
+    let stop = stop.shared();
+    let Some(limit) = options.memory_limit else {
+        return run_controller(client, options, metrics, apps, stop).await;
+    };
+    metrics
+        .memory_limit
+        .set(i64::try_from(limit).unwrap_or(i64::MAX));
+    loop {
+        let observed = metrics.clone();
+        let pressure = footprint::pressure(limit, Duration::from_secs(1), move |rss| {
+            observed
+                .memory_resident
+                .set(i64::try_from(rss).unwrap_or(i64::MAX));
+        });
+        // Stopped at once, like a replica that lost its Lease: in-flight reconciles are dropped.
+        let rss = tokio::select! {
+            _ = run_controller(client.clone(), options.clone(), metrics.clone(), apps.clone(), stop.clone()) => return,
+            rss = pressure => rss,
+        };
+        // Its caches went with it; what is left of them in the allocator is reused next time.
+        *apps.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        metrics.set_ready(false);
+        metrics.memory_stopped.set(1);
+        tracing::error!(
+            resident_mib = rss >> 20,
+            limit_mib = limit >> 20,
+            retry_in = ?MEMORY_RETRY,
+            "memory past {:.0}% of the limit: controller stopped, nothing is reconciled until it \
+             fits. Shard the apps (config/shards) or raise the limit",
+            footprint::STOP_AT * 100.0
+        );
+        tokio::select! {
+            _ = stop.clone() => return,
+            _ = tokio::time::sleep(MEMORY_RETRY) => {}
+        }
+        metrics.memory_stopped.set(0);
+        info!("trying again after stopping for memory");
+    }
+}
+
+/// Run one controller until `stop` resolves; in-flight reconciles then finish.
+async fn run_controller(
     client: Client,
     options: Options,
     metrics: Arc<Metrics>,
@@ -363,14 +438,14 @@ pub async fn run(
     let recorder = Recorder::new(client.clone(), reporter);
     let ready_stores = stores.clone();
     let ready_metrics = metrics.clone();
-    let readiness = tokio::spawn(async move {
+    let readiness = AbortOnDrop(tokio::spawn(async move {
         if ready_stores
             .wait_until_ready(Duration::from_secs(300))
             .await
         {
             ready_metrics.set_ready(true);
         }
-    });
+    }));
     let ctx = Arc::new(
         Context::new(
             client.clone(),
@@ -416,6 +491,6 @@ pub async fn run(
             }
         })
         .await;
-    readiness.abort();
+    drop(readiness);
     info!("controller stopped");
 }

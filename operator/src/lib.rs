@@ -19,6 +19,7 @@ pub mod controller;
 pub mod crd;
 pub mod diff;
 pub mod error;
+pub mod footprint;
 pub mod labels;
 pub mod limits;
 pub mod metrics;

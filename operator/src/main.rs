@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use serverless_operator::controller::{self, AppsHandle, LeaseOptions, Options};
 use serverless_operator::limits::Limits;
 use serverless_operator::metrics::Metrics;
 use serverless_operator::reconciler::Settings;
-use serverless_operator::{admin, crd, labels, policy, render};
+use serverless_operator::{admin, crd, footprint, labels, policy, render};
 
 /// Turns ServerlessApp objects into Deployments, Services, HorizontalPodAutoscalers and KEDA
 /// scalers. Run it in a cluster with `run`; preview what it would create with `render`.
@@ -102,6 +103,11 @@ struct RunArgs {
     /// create, and may use only the Secrets, ConfigMaps and ServiceAccounts it may use.
     #[arg(long, env = "IMPERSONATE_SERVICE_ACCOUNT", value_name = "NAME")]
     impersonate_service_account: Option<String>,
+    /// Memory the operator may use, in MiB (default: its cgroup's limit, the container's
+    /// `resources.limits.memory`). Past 90% of it the controller stops, says so and tries
+    /// again in 5 minutes, rather than being killed and restarted into the same state.
+    #[arg(long, env = "MEMORY_LIMIT_MIB")]
+    memory_limit_mib: Option<u64>,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -229,7 +235,14 @@ fn run(args: RunArgs) -> ExitCode {
             }),
             impersonation,
             instance,
+            memory_limit: args
+                .memory_limit_mib
+                .map(|mib| mib << 20)
+                .or_else(footprint::cgroup_limit),
         };
+        if let Some(limit) = options.memory_limit {
+            tracing::info!(limit_mib = limit >> 20, "memory limit");
+        }
         match controller::run_until_shutdown(client, options, metrics, apps).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

@@ -53,6 +53,9 @@ pub struct Metrics {
     pub api_requests: Family<VerbLabels, Counter>,
     pub leader: Gauge,
     pub cached_objects: Family<KindLabels, Gauge>,
+    pub memory_resident: Gauge,
+    pub memory_limit: Gauge,
+    pub memory_stopped: Gauge,
     /// Caches synced and the controller running (or standing by for the lease).
     ready: AtomicBool,
 }
@@ -69,6 +72,9 @@ impl Default for Metrics {
         let api_requests = Family::<VerbLabels, Counter>::default();
         let leader = Gauge::default();
         let cached_objects = Family::<KindLabels, Gauge>::default();
+        let memory_resident = Gauge::default();
+        let memory_limit = Gauge::default();
+        let memory_stopped = Gauge::default();
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         registry.register(
             "reconcile_duration_seconds",
@@ -101,6 +107,21 @@ impl Default for Metrics {
              memory grows with",
             cached_objects.clone(),
         );
+        registry.register(
+            "memory_resident_bytes",
+            "Resident memory of the operator (checked every second under a memory limit)",
+            memory_resident.clone(),
+        );
+        registry.register(
+            "memory_limit_bytes",
+            "Memory limit of the operator's cgroup (0: none)",
+            memory_limit.clone(),
+        );
+        registry.register(
+            "memory_stopped",
+            "Whether the controller is stopped because memory passed 90% of the limit",
+            memory_stopped.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -110,6 +131,9 @@ impl Default for Metrics {
             api_requests,
             leader,
             cached_objects,
+            memory_resident,
+            memory_limit,
+            memory_stopped,
             ready: AtomicBool::new(false),
         }
     }
