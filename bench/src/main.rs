@@ -271,6 +271,24 @@ async fn delete_namespace(admin: &Client, name: &str, timeout: Duration) -> f64 
     start.elapsed().as_secs_f64()
 }
 
+/// Delete the namespaces an interrupted run left behind: the operator watches all namespaces,
+/// so their apps and children would count in every figure of this run.
+async fn remove_leftovers(admin: &Client, timeout: Duration) {
+    let nss: Api<Namespace> = Api::all(admin.clone());
+    let leftovers: Vec<String> = nss
+        .list(&Default::default())
+        .await
+        .expect("namespaces")
+        .into_iter()
+        .map(|ns| ns.name_any())
+        .filter(|name| name.starts_with("bench-op-") || name.starts_with("bench-base-"))
+        .collect();
+    for name in leftovers {
+        eprintln!("== removing namespace {name} left by an earlier run");
+        delete_namespace(admin, &name, timeout).await;
+    }
+}
+
 // --- the operator process --------------------------------------------------------------------
 
 /// utime + stime of process `pid` in seconds.
@@ -890,6 +908,7 @@ async fn main() {
     let s = Settings::from_env();
     let admin = admin_client().await;
     install_crds(&admin, false).await;
+    remove_leftovers(&admin, s.timeout).await;
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
