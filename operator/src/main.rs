@@ -69,6 +69,11 @@ struct RunArgs {
     /// long a new app's first status waits (Ready, Stalled and failures are written at once).
     #[arg(long, env = "STATUS_INTERVAL_SECONDS", default_value_t = 10)]
     status_interval_seconds: u64,
+    /// Status writes per second, all apps together, that only report progress. Ready, Stalled
+    /// and failures are written at once; while many apps converge, their children go first.
+    #[arg(long, env = "PROGRESS_WRITES_PER_SECOND", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    progress_writes_per_second: u32,
     /// Field manager name of every server-side apply.
     #[arg(long, env = "FIELD_MANAGER", default_value = labels::FIELD_MANAGER)]
     field_manager: String,
@@ -220,6 +225,7 @@ fn run(args: RunArgs) -> ExitCode {
             settings: Settings {
                 resync: Duration::from_secs(args.resync_seconds),
                 status_interval: Duration::from_secs(args.status_interval_seconds),
+                progress_writes_per_second: args.progress_writes_per_second,
                 field_manager: args.field_manager,
                 limits: Limits {
                     allow_cluster_trigger_authentication: args.allow_cluster_trigger_authentication,

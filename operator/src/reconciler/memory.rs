@@ -18,6 +18,8 @@ type Key = ObjectRef<ServerlessApp>;
 #[derive(Default)]
 pub(super) struct Memory {
     apps: Mutex<HashMap<Key, AppMemory>>,
+    /// The next free slot of the progress-write budget shared by all apps.
+    progress_budget: Mutex<Option<tokio::time::Instant>>,
 }
 
 #[derive(Default)]
@@ -32,6 +34,8 @@ struct AppMemory {
     first_status: Option<tokio::time::Instant>,
     /// The uid and generation whose references its namespace's account was last allowed.
     authorized: Option<Generation>,
+    /// Its place in the progress-write budget, once it has waited for one.
+    progress_slot: Option<tokio::time::Instant>,
 }
 
 /// An app's uid and `metadata.generation`: one version of its spec.
@@ -165,6 +169,26 @@ impl Memory {
         (next > now).then(|| next - now)
     }
 
+    /// How long a progress-only status write of the app waits for the budget shared by all
+    /// apps (`per_second` writes), if not now. An app that has to wait keeps its slot: when it
+    /// comes back, it writes then, without queueing again. While thousands of apps converge at
+    /// once, most of them become Ready (written at once, outside the budget) before their slot,
+    /// and a progress write nobody could read in time is never sent.
+    pub(super) fn progress_wait(&self, app: &ServerlessApp, per_second: u32) -> Option<Duration> {
+        let now = tokio::time::Instant::now();
+        let slot = self.update(app, |m| m.progress_slot).unwrap_or_else(|| {
+            let mut next = self
+                .progress_budget
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + Duration::from_secs(1) / per_second.max(1));
+            self.update(app, |m| m.progress_slot = Some(slot));
+            slot
+        });
+        (slot > now).then(|| slot - now)
+    }
+
     /// Remember a status write computed from `app` (as cached); `result` is the version the
     /// write produced.
     pub(super) fn record_status(
@@ -174,6 +198,8 @@ impl Memory {
         status: ServerlessAppStatus,
     ) {
         self.update(app, |m| {
+            m.first_status = None;
+            m.progress_slot = None;
             let writes = m.status.get_or_insert_with(|| StatusWrites {
                 at: tokio::time::Instant::now(),
                 unseen: None,

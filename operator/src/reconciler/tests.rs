@@ -384,6 +384,55 @@ async fn a_new_app_gets_one_status_write_when_ready_within_the_interval() {
     assert_eq!(condition(&h.status_written(), "Ready").status, "True");
 }
 
+/// Progress-only status writes of all apps share one budget: an app past its status interval
+/// waits for a slot, keeps it when it comes back early, and the next app queues behind it.
+#[tokio::test(start_paused = true)]
+async fn progress_writes_share_one_budget_and_an_app_keeps_its_slot() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut h = harness(stores, None).without_status_interval();
+    Arc::get_mut(&mut h.ctx)
+        .expect("not shared yet")
+        .settings
+        .progress_writes_per_second = 1;
+    let named = |name: &str| {
+        let mut app = app("img:1");
+        app.metadata.name = Some(name.into());
+        app.metadata.uid = Some(format!("{name}-uid"));
+        app
+    };
+    let status_writes = |h: &Harness| {
+        h.take()
+            .into_iter()
+            .filter(|s| s.method == Method::PATCH && s.path.ends_with("/status"))
+            .count()
+    };
+    let (first, second, third) = (named("shop"), named("cart"), named("mail"));
+
+    h.reconcile(&first).await.unwrap();
+    assert_eq!(status_writes(&h), 1, "the first takes the free slot");
+    let waits = h.reconcile(&second).await.unwrap();
+    assert_eq!(status_writes(&h), 0, "the second waits for the next one");
+    assert_eq!(waits, Action::requeue(Duration::from_secs(1)));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = h.reconcile(&second).await.unwrap();
+    assert_eq!(status_writes(&h), 0);
+    assert_eq!(
+        again,
+        Action::requeue(Duration::from_millis(600)),
+        "back early, it keeps its slot instead of queueing again"
+    );
+    let behind = h.reconcile(&third).await.unwrap();
+    assert_eq!(
+        behind,
+        Action::requeue(Duration::from_millis(1600)),
+        "the third queues behind it"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    h.reconcile(&second).await.unwrap();
+    assert_eq!(status_writes(&h), 1, "its slot came");
+}
+
 #[tokio::test]
 async fn creation_applies_every_child_with_one_field_manager() {
     let (stores, mut caches) = caches();
@@ -591,18 +640,25 @@ async fn gaining_an_autoscaler_hands_replicas_over_before_dropping_them() {
         .into_iter()
         .filter(|s| s.method == Method::PATCH && !s.path.ends_with("/status"))
         .collect();
-    let described: Vec<_> = applies.iter().map(Sent::describe).collect();
+    // The children go out together; the Deployment's two writes stay in order.
+    let mut described: Vec<_> = applies.iter().map(Sent::describe).collect();
+    described.sort();
     assert_eq!(
         described,
         [
             format!("PATCH {DEPLOYMENTS}/shop"),
             format!("PATCH {DEPLOYMENTS}/shop"),
-            // Its budget follows the new minimum: 2 - 1 available.
-            format!("PATCH {PDBS}/shop"),
             format!("PATCH {HPAS}/shop"),
+            format!("PATCH {PDBS}/shop"),
         ]
     );
-    assert_eq!(applies[2].body["spec"]["minAvailable"], 1);
+    // Its budget follows the new minimum: 2 - 1 available.
+    let budget = applies.iter().find(|s| s.path.starts_with(PDBS)).unwrap();
+    assert_eq!(budget.body["spec"]["minAvailable"], 1);
+    let applies: Vec<_> = applies
+        .into_iter()
+        .filter(|s| s.path.starts_with(DEPLOYMENTS))
+        .collect();
     assert!(
         applies[0]
             .query

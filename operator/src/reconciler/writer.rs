@@ -185,7 +185,8 @@ pub(super) async fn delete(
 
 /// Write the computed status if it differs from the stored one, then the Events its
 /// transitions produce ([`status::transitions`]). Progress alone (the headline unchanged) waits
-/// for `status_interval`; the return value says when to come back for it. Ready and Stalled
+/// for `status_interval`, then for its turn in the progress budget; the return value says when
+/// to come back for it. Ready and Stalled
 /// flips are written at once: GitOps tools wait on them.
 pub(super) async fn write_status(
     app: &ServerlessApp,
@@ -199,12 +200,18 @@ pub(super) async fn write_status(
         return Ok(None);
     }
     // A failure is news at once; progress alone waits.
-    if status::headline(previous) == status::headline(Some(&next))
-        && observed.retrying.is_none()
-        && let Some(wait) = ctx.memory.status_wait(app, ctx.settings.status_interval)
-    {
-        debug!(ns = app.namespace(), app = %app.name_any(), ?wait, "status write deferred");
-        return Ok(Some(wait));
+    if status::headline(previous) == status::headline(Some(&next)) && observed.retrying.is_none() {
+        let wait = ctx
+            .memory
+            .status_wait(app, ctx.settings.status_interval)
+            .or_else(|| {
+                ctx.memory
+                    .progress_wait(app, ctx.settings.progress_writes_per_second)
+            });
+        if let Some(wait) = wait {
+            debug!(ns = app.namespace(), app = %app.name_any(), ?wait, "status write deferred");
+            return Ok(Some(wait));
+        }
     }
     let body = json!({ "apiVersion": API_VERSION, "kind": KIND, "status": next });
     let ns = app.namespace().unwrap_or_default();
