@@ -368,3 +368,71 @@ async fn past_its_memory_limit_the_operator_stops_reconciling_and_says_so() {
     // And SIGTERM still ends it cleanly while it waits.
     assert!(operator.terminate(Duration::from_secs(10)), "no clean exit");
 }
+
+/// `--namespace-selector`: an app in an unlabelled namespace is left alone; labelling the
+/// namespace starts reconciling it within seconds, unlabelling stops it and leaves its children
+/// as they are, with no restart either way.
+#[tokio::test]
+async fn namespaces_are_turned_on_and_off_by_a_label() {
+    const LABEL: &str = "serverless-operator.dev/enabled";
+    let ns = TestNamespace::new("ns-select").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &["--namespace-selector", &format!("{LABEL}=true")]).await;
+    kubectl_apply(&ns.name, &app("shop", "registry.example/shop:1"));
+    let deployments = ns.api::<Deployment>();
+
+    // Off: nothing is created and no status written.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(deployments.get_opt("shop").await.expect("get").is_none());
+    let status = ns
+        .apps()
+        .get("shop")
+        .await
+        .expect("app")
+        .status
+        .unwrap_or_default();
+    assert_eq!(status.observed_generation, Some(0), "{status:?}");
+
+    // On: reconciled without a restart.
+    let label = |value: &str| {
+        let out = kubectl(&["label", "namespace", &ns.name, "--overwrite", value]);
+        assert!(out.success, "{}", out.stderr);
+        Instant::now()
+    };
+    let on = label(&format!("{LABEL}=true"));
+    ns.wait_ready("shop", TIMEOUT).await;
+    eprintln!("Ready {:?} after the label", on.elapsed());
+
+    // Off again: a change of the app is not applied, and its children stay.
+    label(&format!("{LABEL}-"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kubectl_apply(&ns.name, &app("shop", "registry.example/shop:2"));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        images(&deployments, "shop").await,
+        "registry.example/shop:1"
+    );
+    assert!(deployments.get_opt("shop-w").await.expect("get").is_some());
+
+    // On again: the change is applied.
+    label(&format!("{LABEL}=true"));
+    wait_for("the change applied", TIMEOUT, || {
+        let deployments = deployments.clone();
+        async move {
+            let image = images(&deployments, "shop").await;
+            (image == "registry.example/shop:2")
+                .then_some(())
+                .ok_or(image)
+        }
+    })
+    .await;
+}
+
+async fn images(deployments: &kube::Api<Deployment>, name: &str) -> String {
+    deployments
+        .get(name)
+        .await
+        .ok()
+        .and_then(|d| d.spec.template.spec?.containers.first()?.image.clone())
+        .unwrap_or_default()
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
@@ -64,6 +65,8 @@ pub struct Options {
     /// Reconcile only the apps this selector (on [`crate::labels::SHARD_LABEL`]) matches, and
     /// cache only their children.
     pub shard: Option<String>,
+    /// Reconcile only the apps of namespaces this label selector matches.
+    pub namespace_selector: Option<String>,
     /// Reconciles running at once (different apps; one app is never reconciled twice at once).
     pub concurrency: u16,
     pub settings: Settings,
@@ -415,6 +418,42 @@ async fn run_controller(
         }
     });
 
+    // With a namespace selector, the selected namespaces (metadata only). A namespace that
+    // starts or stops matching arrives as an apply or a delete of this label-selected watch;
+    // either reconciles every app, which then looks its namespace up here.
+    let (namespaces, namespace_changes) = match options.namespace_selector.as_deref() {
+        Some(selector) => {
+            let (reader, writer) = reflector::store();
+            let changes = watcher(
+                Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+                watch_config().labels(selector),
+            )
+            .default_backoff()
+            .reflect(writer)
+            .filter_map(|event| async move {
+                match event {
+                    Ok(watcher::Event::Apply(ns)) => {
+                        info!(namespace = %ns.name_any(), "namespace selected");
+                        Some(())
+                    }
+                    Ok(watcher::Event::Delete(ns)) => {
+                        info!(namespace = %ns.name_any(), "namespace no longer selected");
+                        Some(())
+                    }
+                    // The first list is complete: the apps skipped meanwhile get their turn.
+                    Ok(watcher::Event::InitDone) => Some(()),
+                    Ok(_) => None,
+                    Err(err) => {
+                        warn!(error = %err, "watching namespaces failed");
+                        None
+                    }
+                }
+            });
+            (Some(reader), changes.boxed())
+        }
+        None => (None, futures::stream::pending().boxed()),
+    };
+
     // The main watch gets its own backoff like the children's; see `NoJointBackoff`.
     let (app_reader, app_writer) = reflector::store();
     let shard = options.shard.as_deref();
@@ -454,7 +493,8 @@ async fn run_controller(
             options.settings.clone(),
             metrics,
         )
-        .with_impersonation(options.impersonation.clone()),
+        .with_impersonation(options.impersonation.clone())
+        .with_namespaces(namespaces),
     );
 
     info!(
@@ -469,7 +509,7 @@ async fn run_controller(
     });
     controller
         .with_config(controller::Config::default().concurrency(options.concurrency))
-        .reconcile_all_on(keda_changes)
+        .reconcile_all_on(futures::stream::select(keda_changes, namespace_changes))
         .graceful_shutdown_on(stop)
         .run(reconciler::reconcile, reconciler::error_policy, ctx)
         .for_each(|result| {

@@ -58,42 +58,8 @@ pub fn shard(app_labels: &BTreeMap<String, String>) -> Option<(String, String)> 
 /// `!key`). Children carry no other label of their app, so a selector on another key would
 /// leave the shard's caches of children empty.
 pub fn check_shard_selector(selector: &str) -> Result<(), String> {
-    let mut requirements = Vec::new();
-    let (mut depth, mut start) = (0usize, 0);
-    for (i, c) in selector.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                requirements.push(&selector[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    requirements.push(&selector[start..]);
-    for requirement in requirements {
-        let requirement = requirement.trim();
-        let key = requirement
-            .trim_start_matches('!')
-            .split(|c: char| c == '=' || c == '!' || c.is_whitespace())
-            .next()
-            .unwrap_or_default();
-        let rest = requirement.trim_start_matches('!')[key.len()..].trim_start();
-        let well_formed = match rest {
-            "" => true,
-            _ if rest.starts_with("in ") || rest.starts_with("notin ") => {
-                rest.ends_with(')') && rest.contains('(')
-            }
-            _ => {
-                let value = rest
-                    .strip_prefix("==")
-                    .or_else(|| rest.strip_prefix("!="))
-                    .or_else(|| rest.strip_prefix('='));
-                value.is_some_and(|v| !v.trim().is_empty() && !v.contains(['=', '!', ' ']))
-            }
-        };
-        if key != SHARD_LABEL || !well_formed {
+    for (requirement, key) in requirements(selector)? {
+        if key != SHARD_LABEL {
             return Err(format!(
                 "`{requirement}`: shards are selected by the label {SHARD_LABEL} only \
                  (for example `{SHARD_LABEL}=shard1`, or `!{SHARD_LABEL}` for the instance \
@@ -102,6 +68,65 @@ pub fn check_shard_selector(selector: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Check a label selector in the API server's syntax, so a typo stops the operator at start
+/// instead of failing every watch request.
+pub fn check_selector(selector: &str) -> Result<(), String> {
+    requirements(selector).map(|_| ())
+}
+
+/// The requirements of a label selector with their keys; an error names the first one that is
+/// not well formed.
+fn requirements(selector: &str) -> Result<Vec<(&str, &str)>, String> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&selector[start..]);
+    parts
+        .into_iter()
+        .map(|requirement| {
+            let requirement = requirement.trim();
+            let key = requirement
+                .trim_start_matches('!')
+                .split(|c: char| c == '=' || c == '!' || c.is_whitespace())
+                .next()
+                .unwrap_or_default();
+            let rest = requirement.trim_start_matches('!')[key.len()..].trim_start();
+            let well_formed = !key.is_empty()
+                && match rest {
+                    "" => true,
+                    _ if rest.starts_with("in ") || rest.starts_with("notin ") => {
+                        rest.ends_with(')') && rest.contains('(')
+                    }
+                    _ => {
+                        let value = rest
+                            .strip_prefix("==")
+                            .or_else(|| rest.strip_prefix("!="))
+                            .or_else(|| rest.strip_prefix('='));
+                        value.is_some_and(|v| !v.trim().is_empty() && !v.contains(['=', '!', ' ']))
+                    }
+                };
+            if well_formed {
+                Ok((requirement, key))
+            } else {
+                Err(format!(
+                    "`{requirement}` is not a label selector requirement (`key=value`, \
+                     `key!=value`, `key in (a,b)`, `key notin (a,b)`, `key` or `!key`)"
+                ))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -120,6 +145,10 @@ mod tests {
             "sharding.fluxcd.io/key notin (shard1,shard2),sharding.fluxcd.io/key",
         ] {
             assert_eq!(check_shard_selector(ok), Ok(()), "{ok}");
+            assert_eq!(check_selector(ok), Ok(()), "{ok}");
+        }
+        for bad in ["a=b=c", "a in b", "a=", "a,,b", "=b", "a==", "a b"] {
+            assert!(check_selector(bad).is_err(), "{bad}");
         }
         for bad in [
             "",
@@ -131,6 +160,17 @@ mod tests {
             "sharding.fluxcd.io/keyx=1",
         ] {
             assert!(check_shard_selector(bad).is_err(), "{bad}");
+            assert_eq!(
+                check_selector(bad).is_ok(),
+                [
+                    "team=a",
+                    "sharding.fluxcd.io/key=shard1,team=a",
+                    "!team",
+                    "sharding.fluxcd.io/keyx=1"
+                ]
+                .contains(&bad),
+                "{bad}: any key is a well-formed namespace selector"
+            );
         }
     }
 }

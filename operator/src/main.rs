@@ -59,6 +59,11 @@ struct RunArgs {
     /// `!sharding.fluxcd.io/key`. Give each shard its own --lease-name too.
     #[arg(long, env = "WATCH_LABEL_SELECTOR", value_name = "SELECTOR")]
     watch_label_selector: Option<String>,
+    /// Reconcile only the apps of namespaces this label selector matches, e.g.
+    /// `serverless-operator.dev/enabled=true`. Labelling a namespace starts reconciling its
+    /// apps within seconds; unlabelling stops it and leaves its children as they are.
+    #[arg(long, env = "NAMESPACE_SELECTOR", value_name = "SELECTOR")]
+    namespace_selector: Option<String>,
     /// Apps reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
@@ -172,6 +177,13 @@ fn render_file(file: &PathBuf) -> ExitCode {
 
 fn run(args: RunArgs) -> ExitCode {
     init_logging(args.log_format);
+    if let Some(selector) = &args.namespace_selector {
+        if let Err(err) = labels::check_selector(selector) {
+            tracing::error!("--namespace-selector {err}");
+            return ExitCode::from(2);
+        }
+        tracing::info!(%selector, "reconciling only the apps of the namespaces this selects");
+    }
     if let Some(selector) = &args.watch_label_selector {
         if let Err(err) = labels::check_shard_selector(selector) {
             tracing::error!("--watch-label-selector {err}");
@@ -221,6 +233,7 @@ fn run(args: RunArgs) -> ExitCode {
         let options = Options {
             namespace: args.namespace,
             shard: args.watch_label_selector,
+            namespace_selector: args.namespace_selector,
             concurrency: args.concurrency,
             settings: Settings {
                 resync: Duration::from_secs(args.resync_seconds),

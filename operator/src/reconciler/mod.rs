@@ -16,11 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::access::Impersonation;
 use crate::api::ServerlessApp;
@@ -95,6 +97,9 @@ pub struct Context {
     caches_ready: AtomicBool,
     /// When set, children are written as a ServiceAccount of each app's namespace.
     impersonation: Option<Arc<Impersonation>>,
+    /// When set, only apps in these namespaces (the ones `--namespace-selector` matches) are
+    /// reconciled.
+    namespaces: Option<Store<PartialObjectMeta<Namespace>>>,
 }
 
 impl Context {
@@ -114,7 +119,24 @@ impl Context {
             memory: Memory::default(),
             caches_ready: AtomicBool::new(false),
             impersonation: None,
+            namespaces: None,
         }
+    }
+
+    /// Reconcile only apps in the namespaces this cache holds (a label-selected watch).
+    pub fn with_namespaces(
+        mut self,
+        namespaces: Option<Store<PartialObjectMeta<Namespace>>>,
+    ) -> Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// Whether the app's namespace is one the operator reconciles.
+    fn selects(&self, ns: &str) -> bool {
+        self.namespaces
+            .as_ref()
+            .is_none_or(|selected| selected.get(&ObjectRef::new(ns)).is_some())
     }
 
     /// Write children as a ServiceAccount of each app's namespace.
@@ -190,6 +212,12 @@ async fn reconcile_app(app: &ServerlessApp, ctx: &Context) -> Result<Action> {
     let ns = app.namespace().ok_or(Error::MissingNamespace)?;
     if app.metadata.deletion_timestamp.is_some() {
         // Garbage collection removes the children through their owner references.
+        return Ok(Action::await_change());
+    }
+    if !ctx.selects(&ns) {
+        // Its namespace is not (or no longer) selected: hands off, children and status left as
+        // they are. Selecting the namespace reconciles its apps again.
+        debug!(%ns, app = %app.name_any(), "namespace not selected");
         return Ok(Action::await_change());
     }
     ctx.wait_for_caches().await;
