@@ -423,3 +423,93 @@ async fn a_hand_edit_deep_in_the_pod_template_is_undone() {
     })
     .await;
 }
+
+/// What a person reads: the Normal Events of an update, as `kubectl describe` lists them, and
+/// the operator's log in JSON, one object per line with the app's fields.
+#[tokio::test]
+async fn an_update_is_told_in_normal_events_and_json_logs() {
+    let ns = TestNamespace::new("events").await;
+    install_crds(&ns.client, true).await;
+    let operator = Operator::start(&ns, &["--log-format", "json"]).await;
+    kubectl_apply(&ns.name, APP);
+    ns.wait_ready("shop", TIMEOUT).await;
+    kubectl_apply(&ns.name, UPDATED);
+    ns.wait_ready("shop", TIMEOUT).await;
+
+    // Applied (the changed children), Deleted (the pruned worker), Ready (the update rolled out).
+    let events = ns.api::<k8s_openapi::api::core::v1::Event>();
+    let selector = "involvedObject.kind=ServerlessApp,involvedObject.name=shop";
+    let seen = wait_for("Normal Events of the update", TIMEOUT, || {
+        let events = events.clone();
+        async move {
+            let list = events
+                .list(&ListParams::default().fields(selector))
+                .await
+                .map_err(|e| e.to_string())?;
+            let seen: Vec<(String, String, String)> = list
+                .items
+                .into_iter()
+                .map(|e| {
+                    let text = |s: Option<String>| s.unwrap_or_default();
+                    (text(e.type_), text(e.reason), text(e.message))
+                })
+                .collect();
+            let has = |reason: &str| seen.iter().any(|(t, r, _)| t == "Normal" && r == reason);
+            if has("Applied") && has("Deleted") && has("Ready") {
+                Ok(seen)
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        }
+    })
+    .await;
+    let message = |reason: &str| {
+        seen.iter()
+            .find(|(_, r, _)| r == reason)
+            .map(|(_, _, m)| m.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        message("Applied").contains("Deployment shop-search"),
+        "{seen:?}"
+    );
+    assert!(
+        message("Deleted").contains("Deployment shop-mail"),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|(t, _, _)| t == "Warning"),
+        "a clean update raised a Warning: {seen:?}"
+    );
+    let describe = kubectl(&["describe", "serverlessapp", "-n", &ns.name, "shop"]);
+    for reason in ["Applied", "Deleted", "Ready"] {
+        assert!(
+            describe.stdout.contains(reason),
+            "{reason} not in describe: {}",
+            describe.stdout
+        );
+    }
+
+    // Every line of the log is a JSON object; the update's lines carry the app as a field.
+    let log = std::fs::read_to_string(&operator.log).expect("operator log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string()),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l["message"] == "applied"
+            && l["app"] == "shop"
+            && l["ns"] == ns.name.as_str()
+            && l["objects"]
+                .as_str()
+                .is_some_and(|o| o.contains("shop-search"))),
+        "no JSON line for the applied update: {log}"
+    );
+}
