@@ -34,6 +34,9 @@ use crate::reconciler::{self, Context, Settings, Stores};
 /// 500, the pages of every watch listed at once were the operator's peak memory at a start.
 const LIST_PAGE: u32 = 100;
 
+/// Where client-side `kubectl apply` keeps the last applied configuration.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 fn watch_config() -> watcher::Config {
     watcher::Config::default()
         .timeout(WATCH_TIMEOUT_SECS)
@@ -463,8 +466,13 @@ async fn run_controller(
     };
     let app_events = watcher(api::<ServerlessApp>(&client, ns), app_config)
         .default_backoff()
-        // Nothing reads an app's managed fields, and they can be as large as its spec.
-        .modify(|app: &mut ServerlessApp| app.managed_fields_mut().clear())
+        // Nothing reads an app's managed fields, nor the copy of its spec that client-side
+        // `kubectl apply` (and Argo CD by default) keeps in an annotation: each can be as large
+        // as the spec.
+        .modify(|app: &mut ServerlessApp| {
+            app.managed_fields_mut().clear();
+            app.annotations_mut().remove(LAST_APPLIED);
+        })
         .reflect(app_writer)
         .touched_objects();
     let controller = Controller::for_stream(app_events, app_reader).trigger_backoff(NoJointBackoff);

@@ -153,6 +153,15 @@ pub fn slim_down<K: Cached>(obj: &mut K, manager: &str) {
         fingerprint.map(|f| [(OWNED_FINGERPRINT.to_string(), format!("{f:016x}"))].into());
     meta.creation_timestamp = None;
     meta.finalizers = None;
+    // Only what the reconciler reads: the app label (which app's child), the controller (whose
+    // child), the uid and generation. The watch tracks its resource version itself.
+    meta.resource_version = None;
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.retain(|key, _| key == APP_LABEL);
+    }
+    if let Some(owners) = meta.owner_references.as_mut() {
+        owners.retain(|owner| owner.controller == Some(true));
+    }
     obj.keep_status_fields();
 }
 
