@@ -38,7 +38,8 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn env_path(name: &str) -> PathBuf {
+/// A path the suite is given in the environment (`make e2e` sets them all).
+pub fn env_path(name: &str) -> PathBuf {
     PathBuf::from(std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the suite with `make e2e` (it builds and sets everything)")
     }))

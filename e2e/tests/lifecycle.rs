@@ -513,3 +513,90 @@ async fn an_update_is_told_in_normal_events_and_json_logs() {
         "no JSON line for the applied update: {log}"
     );
 }
+
+/// `serverless-operator diff -f FILE`: what applying a file would change in the children, read
+/// from the cluster; exit 0 when nothing, 1 when something, 2 on error, like `kubectl diff`.
+#[tokio::test]
+async fn diff_tells_what_applying_a_file_would_change() {
+    let ns = TestNamespace::new("diff").await;
+    install_crds(&ns.client, true).await;
+    let dir = repo().join("target/e2e-logs");
+    let file = |name: &str, text: &str| {
+        let path = dir.join(format!("{}-{name}.yaml", ns.name));
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let (app, updated) = (file("app", APP), file("updated", UPDATED));
+    let diff = |path: &std::path::Path| {
+        let out = std::process::Command::new(env_path("OPERATOR_BIN"))
+            .args(["diff", "-n", &ns.name, "-f"])
+            .arg(path)
+            .env("KUBECONFIG", admin_kubeconfig())
+            .output()
+            .expect("diff runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // Not applied yet: everything would be created.
+    let (code, out, err) = diff(&app);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains(&format!("ServerlessApp {}/shop (new)", ns.name)),
+        "{out}"
+    );
+    assert!(out.contains("+ Deployment shop-mail"), "{out}");
+
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, APP);
+    ns.wait_ready("shop", TIMEOUT).await;
+    let deployments = ns.api::<Deployment>();
+    let versions = || async {
+        let mut v: Vec<_> = deployments
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|d| (d.metadata.name, d.metadata.resource_version))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = versions().await;
+
+    // Applied: nothing to change.
+    let (code, out, err) = diff(&app);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("no change"), "{out}");
+
+    // The update: each changed field with both values, what is created, what is pruned.
+    let (code, out, err) = diff(&updated);
+    assert_eq!(code, Some(1), "{out}{err}");
+    for line in [
+        "~ Deployment shop\n",
+        "spec.template.spec.containers[name=master].image: \"registry.example/shop:1.0\" -> \"registry.example/shop:2.0\"",
+        "spec.template.spec.containers[name=master].env[name=MODE].value: \"blue\" -> \"green\"",
+        "spec.replicas: (absent) -> 2",
+        "+ Deployment shop-search",
+        "+ HorizontalPodAutoscaler shop-search",
+        "- Deployment shop-mail",
+        "- Service shop-mail",
+        "- HorizontalPodAutoscaler shop\n",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    // Read only: nothing was written.
+    assert_eq!(versions().await, before);
+
+    // A file the API server would refuse: an error, exit 2.
+    let (code, _, err) = diff(&file(
+        "bad",
+        &APP.replace("min: 1, max: 3", "min: 3, max: 1"),
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("replicas"), "{err}");
+}

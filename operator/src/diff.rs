@@ -44,6 +44,14 @@ pub fn stamp_hash(object: &mut Value) {
 /// resource quantities too ("0.5" and "500m", "1024Mi" and "1Gi": the API server canonicalizes
 /// them).
 pub fn fingerprint(object: &Value) -> u64 {
+    let normal = normalize(without_identity(object)).unwrap_or(Value::Null);
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(normal.to_string().as_bytes());
+    hasher.finish()
+}
+
+/// `object` without what names it (`apiVersion`, `kind`, name, namespace) and its status.
+fn without_identity(object: &Value) -> Value {
     let mut object = object.clone();
     if let Some(map) = object.as_object_mut() {
         map.remove("apiVersion");
@@ -54,10 +62,67 @@ pub fn fingerprint(object: &Value) -> u64 {
             meta.remove("namespace");
         }
     }
-    let normal = normalize(object).unwrap_or(Value::Null);
-    let mut hasher = fnv::FnvHasher::default();
-    hasher.write(normal.to_string().as_bytes());
-    hasher.finish()
+    object
+}
+
+/// A field that applying a desired object would change: its path (list items by `name` where
+/// they have one) and its value before and after (None: absent).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub path: String,
+    pub live: Option<Value>,
+    pub desired: Option<Value>,
+}
+
+/// The fields of `desired` that differ from `live`, the part of a live object the operator's
+/// field manager owns ([`owned_part`]), compared as [`fingerprint`] compares them: the same
+/// fingerprints give no change. A field owned but no longer desired is a change to absent
+/// (applying removes it).
+pub fn changes(live: &Value, desired: &Value) -> Vec<Change> {
+    let mut out = Vec::new();
+    walk(
+        String::new(),
+        Some(&without_identity(live)),
+        Some(&without_identity(desired)),
+        &mut out,
+    );
+    out
+}
+
+fn walk(path: String, live: Option<&Value>, desired: Option<&Value>, out: &mut Vec<Change>) {
+    let normal = |v: Option<&Value>| v.cloned().and_then(normalize);
+    if normal(live) == normal(desired) {
+        return;
+    }
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (live, desired) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                walk(join(key), a.get(key), b.get(key), out);
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
+            for (index, (x, y)) in a.iter().zip(b).enumerate() {
+                let item = match y.get("name").and_then(Value::as_str) {
+                    Some(name) => format!("{path}[name={name}]"),
+                    None => format!("{path}[{index}]"),
+                };
+                walk(item, Some(x), Some(y), out);
+            }
+        }
+        _ => out.push(Change {
+            path,
+            live: live.cloned().filter(|v| normalize(v.clone()).is_some()),
+            desired: desired.cloned().filter(|v| normalize(v.clone()).is_some()),
+        }),
+    }
 }
 
 /// `value` with empty values dropped and numbers and quantities in one canonical form; None
@@ -356,5 +421,44 @@ mod tests {
             before,
             desired_hash(&json!({"spec": {"replicas": 1}, "metadata": {"name": "x"}}))
         );
+    }
+
+    #[test]
+    fn changes_name_each_field_with_both_values() {
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "shop", "labels": {"a": "1", "gone": "x"}},
+        "spec": {"replicas": 2, "template": {"spec": {"containers": [
+            {"name": "master", "image": "shop:1", "resources": {"requests": {"cpu": "500m"}}}
+        ]}}}});
+        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "shop", "labels": {"a": "1", "new": "y"}},
+        "spec": {"replicas": 2.0, "template": {"spec": {"containers": [
+            {"name": "master", "image": "shop:2", "resources": {"requests": {"cpu": "0.5"}}}
+        ]}}}});
+        let changes = changes(&live, &desired);
+        let described: Vec<_> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), c.live.clone(), c.desired.clone()))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                ("metadata.labels.gone", Some(json!("x")), None),
+                ("metadata.labels.new", None, Some(json!("y"))),
+                (
+                    "spec.template.spec.containers[name=master].image",
+                    Some(json!("shop:1")),
+                    Some(json!("shop:2"))
+                ),
+            ]
+        );
+        // No change exactly when the fingerprints agree.
+        assert_ne!(fingerprint(&live), fingerprint(&desired));
+        assert!(super::changes(&desired, &desired).is_empty());
+        let mut same = live.clone();
+        same["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] =
+            json!("0.5");
+        assert_eq!(fingerprint(&live), fingerprint(&same));
+        assert!(super::changes(&live, &same).is_empty());
     }
 }

@@ -24,6 +24,7 @@ pub mod labels;
 pub mod limits;
 pub mod metrics;
 pub mod policy;
+pub mod preview;
 pub mod reconciler;
 pub mod render;
 pub mod status;

@@ -16,7 +16,7 @@ use serverless_operator::controller::{self, AppsHandle, LeaseOptions, Options};
 use serverless_operator::limits::Limits;
 use serverless_operator::metrics::Metrics;
 use serverless_operator::reconciler::Settings;
-use serverless_operator::{admin, crd, footprint, labels, policy, render};
+use serverless_operator::{admin, crd, footprint, labels, policy, preview, render};
 
 /// Turns ServerlessApp objects into Deployments, Services, HorizontalPodAutoscalers and KEDA
 /// scalers. Run it in a cluster with `run`; preview what it would create with `render`.
@@ -43,6 +43,21 @@ enum Command {
         /// File with one or more ServerlessApps (other kinds are skipped); `-` reads stdin.
         #[arg(short = 'f', long = "filename", value_name = "FILE")]
         file: PathBuf,
+    },
+    /// Print what applying the ServerlessApps in a file would change in their children, read
+    /// from the cluster of the current kubeconfig without writing: `+` created, `~` changed
+    /// (each field, before -> after), `-` pruned. Exits 0 when nothing would change, 1 when
+    /// something would, 2 on error, like `kubectl diff`.
+    Diff {
+        /// File with one or more ServerlessApps (other kinds are skipped); `-` reads stdin.
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: PathBuf,
+        /// Namespace of the apps that name none (default: the kubeconfig's).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// Field manager the operator applies with.
+        #[arg(long, env = "FIELD_MANAGER", default_value = labels::FIELD_MANAGER)]
+        field_manager: String,
     },
     /// Print the version.
     Version,
@@ -145,21 +160,65 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Render { file } => render_file(&file),
+        Command::Diff {
+            file,
+            namespace,
+            field_manager,
+        } => diff_file(&file, namespace, &field_manager),
         Command::Run(args) => run(args),
     }
 }
 
-fn render_file(file: &PathBuf) -> ExitCode {
+/// The text of `file`, or of stdin for `-`.
+fn read_input(file: &PathBuf) -> Result<String, String> {
     let input = if file.as_os_str() == "-" {
         let mut buf = String::new();
         std::io::stdin().read_to_string(&mut buf).map(|_| buf)
     } else {
         std::fs::read_to_string(file)
     };
-    let input = match input {
+    input.map_err(|err| format!("reading {}: {err}", file.display()))
+}
+
+fn diff_file(file: &PathBuf, namespace: Option<String>, field_manager: &str) -> ExitCode {
+    // kubectl diff's codes: 0 nothing to change, 1 changes, 2 (here: > 1) an error.
+    let error = |err: String| {
+        eprintln!("error: {err}");
+        ExitCode::from(2)
+    };
+    let input = match read_input(file) {
+        Ok(input) => input,
+        Err(err) => return error(err),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return error(format!("starting the runtime: {err}")),
+    };
+    runtime.block_on(async {
+        let client = match kube::Client::try_default().await {
+            Ok(client) => client,
+            Err(err) => return error(format!("connecting to the cluster: {err}")),
+        };
+        let ns = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+        match preview::plan(&client, &input, &ns, field_manager).await {
+            Ok(plans) => {
+                print!("{}", preview::report(&plans));
+                if preview::changes_anything(&plans) {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(err) => error(err.to_string()),
+        }
+    })
+}
+
+fn render_file(file: &PathBuf) -> ExitCode {
+    let input = match read_input(file) {
         Ok(input) => input,
         Err(err) => {
-            eprintln!("error: reading {}: {err}", file.display());
+            eprintln!("error: {err}");
             return ExitCode::FAILURE;
         }
     };

@@ -73,6 +73,13 @@ macro_rules! kinds_and_children {
                 }
             }
 
+            /// The kind for a dynamic (untyped) API.
+            pub fn dynamic(self) -> kube::api::ApiResource {
+                match self {
+                    $(ChildKind::$kind => kube::api::ApiResource::erase::<$ty>(&()),)*
+                }
+            }
+
             /// The CRD a kind needs beyond core Kubernetes, if any.
             pub fn required_crd(self) -> Option<&'static str> {
                 match self {
