@@ -58,10 +58,10 @@ async fn a_worker_scales_to_zero_and_back_with_real_keda() {
     let value = Arc::new(AtomicU32::new(0));
     let port = metric_server(value.clone()).await;
     let _operator = Operator::start(&ns, &[]).await;
-    kubectl_apply(
-        &ns.name,
-        &TestApp::new("fn")
+    let manifest = |paused: bool| {
+        TestApp::new("fn")
             .image("registry.example/fn:1")
+            .spec(json!({"paused": paused}))
             .worker(
                 "jobs",
                 0,
@@ -74,8 +74,9 @@ async fn a_worker_scales_to_zero_and_back_with_real_keda() {
                     "cooldownSeconds": COOLDOWN,
                 }),
             )
-            .yaml(),
-    );
+            .yaml()
+    };
+    kubectl_apply(&ns.name, &manifest(false));
 
     // Value 0: KEDA takes the worker to zero; the app stays Ready and says so.
     let start = Instant::now();
@@ -190,6 +191,104 @@ async fn a_worker_scales_to_zero_and_back_with_real_keda() {
     assert!(
         back_to_zero >= Duration::from_secs(COOLDOWN - POLLING),
         "went to zero before the cooldown: {back_to_zero:?}"
+    );
+
+    // Paused at zero: KEDA holds the replicas where they are although the trigger is active,
+    // and the app says so; applying the same file again writes nothing.
+    kubectl_apply(&ns.name, &manifest(true));
+    let scaled_objects: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "keda.sh",
+            "v1alpha1",
+            "ScaledObject",
+        )),
+    );
+    let paused_by_keda = wait_for("KEDA to report the pause", TIMEOUT, || {
+        let scaled_objects = scaled_objects.clone();
+        async move {
+            let so = scaled_objects
+                .get("fn-jobs")
+                .await
+                .map_err(|e| e.to_string())?;
+            let paused = so.data["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Paused" && c["status"] == "True");
+            if paused {
+                Ok(so)
+            } else {
+                Err(format!("{}", so.data["status"]))
+            }
+        }
+    })
+    .await;
+    value.store(5, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3 * POLLING)).await;
+    assert_eq!(
+        deployments
+            .get("fn-jobs")
+            .await
+            .expect("worker")
+            .spec
+            .replicas,
+        Some(0),
+        "the replicas moved while paused"
+    );
+    let status = ns
+        .wait_ready("fn", TIMEOUT)
+        .await
+        .status
+        .unwrap_or_default();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.reason, "Paused", "{ready:?}");
+    assert!(
+        ready.message.contains("autoscaling paused for jobs"),
+        "{ready:?}"
+    );
+    kubectl_apply(&ns.name, &manifest(true));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = scaled_objects.get("fn-jobs").await.expect("ScaledObject");
+    assert_eq!(
+        (again.metadata.generation, again.metadata.annotations),
+        (
+            paused_by_keda.metadata.generation,
+            paused_by_keda.metadata.annotations
+        ),
+        "the same file applied twice changed the ScaledObject"
+    );
+
+    // Resumed: KEDA takes it from where it was held, up on the active trigger.
+    kubectl_apply(&ns.name, &manifest(false));
+    let resumed = Instant::now();
+    wait_for(
+        "the worker up after the pause",
+        TIMEOUT,
+        replicas(|r| r >= 1),
+    )
+    .await;
+    let ready = ns
+        .wait_ready("fn", TIMEOUT)
+        .await
+        .status
+        .unwrap_or_default();
+    assert!(
+        ready
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason != "Paused"),
+        "{ready:?}"
+    );
+    eprintln!(
+        "paused at zero for {}s with an active trigger; resumed to 1 in {:?}",
+        3 * POLLING,
+        resumed.elapsed()
     );
 
     // The HTTP add-on's operator accepts the HTTPScaledObject of an http worker and reconciles it

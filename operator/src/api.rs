@@ -53,6 +53,7 @@ pub const KIND: &str = "ServerlessApp";
 #[x_kube(
     validation = Rule::new("has(self.image) || (has(self.master.image) && (!has(self.workers) || self.workers.all(w, has(w.image))))").message("spec.image is required unless spec.master.image and every spec.workers[].image are set"),
     validation = Rule::new("!has(self.workers) || self.workers.all(w, self.workers.exists_one(x, x.name == w.name))").message("spec.workers[].name must be unique"),
+    validation = Rule::new("!has(self.paused) || !self.paused || !has(self.workers) || self.workers.all(w, !has(w.http))").message("spec.paused cannot apply to workers with http: the HTTP add-on has no pause; pause the other components one by one (their paused field)"),
     validation = Rule::new("!has(self.workers) || self.workers.all(w, w.name != 'master')").message("spec.workers[].name must not be 'master': that names the master's pods, which a worker's Service would then select"),
 )]
 #[serde(rename_all = "camelCase")]
@@ -101,6 +102,12 @@ pub struct ServerlessAppSpec {
     #[schemars(length(max = 64))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub workers: Vec<WorkerSpec>,
+    /// Freeze the replica count of every autoscaled component where it is: its
+    /// HorizontalPodAutoscaler stops scaling (both directions disabled), KEDA pauses its
+    /// ScaledObject at the current replicas. Setting it back to false resumes autoscaling from
+    /// there, with no drop. Fixed-size components are not affected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// What the API server checks on a Pod's `env`, checked here at the app's own field: a name
@@ -659,12 +666,17 @@ pub struct ComponentSpec {
     /// Container security context for this component, merged over the app's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
+    /// Freeze this component's replica count where it is, like `spec.paused` for one
+    /// component. Only for autoscaled components.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// The master: the app's always-on entry point.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
     validation = Rule::new("self.replicas.min >= 1").message("master.replicas.min must be at least 1: the master is always on"),
+    validation = Rule::new("!has(self.paused) || !self.paused || self.replicas.min < self.replicas.max").message("master.paused applies to an autoscaled master: with replicas.min == replicas.max its size is fixed already"),
     validation = Rule::new("has(self.ports) && size(self.ports) >= 1").message("master.ports must list at least one port: the master is the app's entry point"),
     validation = Rule::new("self.replicas.min >= self.replicas.max || has(self.autoscaling) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("master.resources.requests.cpu is required when replicas.max is above replicas.min without autoscaling: the default autoscaler targets CPU utilization, a percentage of the request"),
     validation = Rule::new("!has(self.expose) || !has(self.expose.ingress) || !has(self.expose.ingress.port) || self.ports.exists(p, p.name == self.expose.ingress.port)").message("master.expose.ingress.port must name one of master.ports"),
@@ -681,6 +693,8 @@ pub struct MasterSpec {
 /// A worker pool: a function with its own Deployment, scaled by KEDA.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
+    validation = Rule::new("!has(self.paused) || !self.paused || self.replicas.min < self.replicas.max").message("workers[].paused applies to an autoscaled worker: with replicas.min == replicas.max its size is fixed already"),
+    validation = Rule::new("!has(self.paused) || !self.paused || !has(self.http)").message("workers[].paused cannot be combined with workers[].http: the HTTP add-on has no pause; scale the worker with triggers to pause it"),
     validation = Rule::new("self.replicas.min > 0 || (has(self.triggers) && size(self.triggers) > 0) || has(self.http)").message("workers[].replicas.min is 0 but the worker has no triggers and no http trigger: nothing would ever scale it up"),
     validation = Rule::new("!has(self.http) || self.replicas.min == 0").message("workers[].http is only for scale-from-zero workers: set replicas.min to 0, or use triggers"),
     validation = Rule::new("!has(self.http) || !has(self.triggers) || size(self.triggers) == 0").message("workers[].http and workers[].triggers are exclusive: KEDA allows one scaler per Deployment"),
@@ -1045,6 +1059,10 @@ pub struct ComponentStatus {
     pub ready_replicas: i32,
     /// Summary: Ready, ScaledToZero, Progressing, ScalerMissing.
     pub state: ComponentState,
+    /// Whether its autoscaling is paused (`spec.paused` or its own `paused`): the replicas
+    /// stay where they are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
     /// KEDA's view: whether a trigger is active (None when KEDA has not reported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaler_active: Option<bool>,
@@ -1131,6 +1149,12 @@ impl<'a> ComponentRef<'a> {
             ComponentRef::Master(_) => None,
             ComponentRef::Worker(w) => Some(w),
         }
+    }
+
+    /// Whether its autoscaling is paused: by the app's `paused` or its own. A fixed size has
+    /// nothing to pause.
+    pub fn paused(&self, app: &ServerlessApp) -> bool {
+        self.scaler() != Scaler::Fixed && (app.spec.paused || self.spec().paused)
     }
 
     /// Which object scales this component. The single place that decides it.

@@ -50,10 +50,9 @@ pub fn compute(
     previous: Option<&ServerlessAppStatus>,
     now: jiff::Timestamp,
 ) -> ServerlessAppStatus {
-    let app_name = app.name_any();
     let components: Vec<ComponentStatus> = app
         .components()
-        .map(|c| component_status(&app_name, c, observed))
+        .map(|c| component_status(app, c, observed))
         .collect();
 
     let healthy = |c: &ComponentStatus| {
@@ -98,6 +97,11 @@ pub fn compute(
         })
         .collect();
 
+    let paused: Vec<&str> = components
+        .iter()
+        .filter(|c| c.paused)
+        .map(|c| c.name.as_str())
+        .collect();
     let generation = app.metadata.generation;
     let (ready, ready_reason, ready_message) = match (&stall, not_ready.is_empty()) {
         (Some(s), _) => (false, s.reason.clone(), s.message.clone()),
@@ -106,11 +110,22 @@ pub fn compute(
             "Retrying".to_string(),
             observed.retrying.clone().unwrap_or_default(),
         ),
-        (None, true) => (
-            true,
-            "Ready".to_string(),
-            "all components are available".to_string(),
-        ),
+        (None, true) => match paused.is_empty() {
+            true => (
+                true,
+                "Ready".to_string(),
+                "all components are available".to_string(),
+            ),
+            // Healthy, and frozen: said so, so nobody waits for an autoscaler that will not act.
+            false => (
+                true,
+                "Paused".to_string(),
+                format!(
+                    "all components are available; autoscaling paused for {}",
+                    paused.join(", ")
+                ),
+            ),
+        },
         (None, false) => (false, "Progressing".to_string(), not_ready.join("; ")),
     };
     let reconciling = stall.is_none() && !ready;
@@ -228,8 +243,12 @@ pub fn transitions(
     out
 }
 
-fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> ComponentStatus {
-    let name = component.object_name(app);
+fn component_status(
+    app: &ServerlessApp,
+    component: ComponentRef,
+    observed: &Observed,
+) -> ComponentStatus {
+    let name = component.object_name(&app.name_any());
     let scaler = component.scaler();
     let replicas = &component.spec().replicas;
     let keda_status = observed.scaled_objects.get(&name);
@@ -239,6 +258,7 @@ fn component_status(app: &str, component: ComponentRef, observed: &Observed) -> 
         min_replicas: replicas.min,
         max_replicas: replicas.max,
         scaler_active: keda_status.and_then(|s| s.condition("Active")),
+        paused: component.paused(app),
         ..ComponentStatus::default()
     };
 

@@ -1,8 +1,9 @@
 //! The HorizontalPodAutoscaler of a component that scales on CPU/memory with min >= 1.
 
 use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
-    HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
+    CrossVersionObjectReference, HPAScalingRules, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
 };
 
 use super::Component;
@@ -40,13 +41,24 @@ pub fn horizontal_pod_autoscaler(ctx: &Component) -> HorizontalPodAutoscaler {
                     })
                     .collect(),
             ),
-            behavior: spec
-                .scale_down
-                .clone()
-                .map(|scale_down| HorizontalPodAutoscalerBehavior {
-                    scale_down: Some(scale_down),
-                    scale_up: None,
-                }),
+            behavior: if ctx.component.paused(ctx.app) {
+                // Held: the HPA keeps computing and reporting, and scales neither way.
+                let disabled = || HPAScalingRules {
+                    select_policy: Some("Disabled".into()),
+                    ..HPAScalingRules::default()
+                };
+                Some(HorizontalPodAutoscalerBehavior {
+                    scale_down: Some(disabled()),
+                    scale_up: Some(disabled()),
+                })
+            } else {
+                spec.scale_down
+                    .clone()
+                    .map(|scale_down| HorizontalPodAutoscalerBehavior {
+                        scale_down: Some(scale_down),
+                        scale_up: None,
+                    })
+            },
         },
         status: None,
     }

@@ -209,6 +209,9 @@ pub struct RequestRateTarget {
     pub granularity: Option<String>,
 }
 
+/// KEDA's annotation pausing a ScaledObject at its current replicas (KEDA 2.13 and later).
+pub const PAUSED: &str = "autoscaling.keda.sh/paused";
+
 /// ScaledObject of a worker with event triggers. CPU/memory targets become KEDA `cpu`/`memory`
 /// triggers, since KEDA's own HPA must be the only one on the Deployment.
 pub(crate) fn scaled_object(ctx: &Component) -> ScaledObject {
@@ -227,8 +230,13 @@ pub(crate) fn scaled_object(ctx: &Component) -> ScaledObject {
             },
         ));
     }
+    let mut metadata = ctx.metadata(ctx.name.clone());
+    if ctx.component.paused(ctx.app) {
+        // KEDA keeps the current replicas while this is set, and resumes from them without it.
+        metadata.annotations = Some(BTreeMap::from([(PAUSED.into(), "true".into())]));
+    }
     ScaledObject {
-        metadata: ctx.metadata(ctx.name.clone()),
+        metadata,
         spec: ScaledObjectSpec {
             scale_target_ref: ScaleTargetRef {
                 api_version: Some("apps/v1".into()),

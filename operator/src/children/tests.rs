@@ -255,3 +255,51 @@ fn a_component_that_always_runs_two_or_more_keeps_all_but_one_through_disruption
     assert!(budget("shop-zero").is_none(), "may scale to zero");
     assert!(budget("shop").is_none(), "the master runs one");
 }
+
+#[test]
+fn pausing_holds_the_autoscalers_and_leaves_the_replicas_to_them() {
+    let workers = json!([
+        {"name": "cpu", "replicas": {"min": 1, "max": 4}, "resources": {"requests": {"cpu": "1"}}},
+        {"name": "queue", "replicas": {"min": 0, "max": 5},
+         "triggers": [{"type": "cron", "metadata": {"start": "0 8 * * *"}}]},
+        {"name": "fixed", "replicas": {"min": 2, "max": 2}}
+    ]);
+    let running = desired(&app(spec_with_workers(workers.clone()))).unwrap();
+    let mut spec = spec_with_workers(workers);
+    spec["paused"] = json!(true);
+    let paused = desired(&app(spec)).unwrap();
+
+    let json_of = |children: &[Child], kind: ChildKind, name: &str| {
+        children
+            .iter()
+            .find(|c| c.kind() == kind && c.name() == name)
+            .map(|c| c.to_json().unwrap())
+            .unwrap()
+    };
+    let hpa = json_of(&paused, ChildKind::HorizontalPodAutoscaler, "shop-cpu");
+    assert_eq!(
+        hpa["spec"]["behavior"],
+        json!({"scaleDown": {"selectPolicy": "Disabled"}, "scaleUp": {"selectPolicy": "Disabled"}})
+    );
+    let scaled = json_of(&paused, ChildKind::ScaledObject, "shop-queue");
+    assert_eq!(scaled["metadata"]["annotations"][keda::PAUSED], "true");
+    // Unpaused: neither, and the replicas stay the autoscalers' in both.
+    let hpa = json_of(&running, ChildKind::HorizontalPodAutoscaler, "shop-cpu");
+    assert!(hpa["spec"]["behavior"].is_null(), "{hpa}");
+    let scaled = json_of(&running, ChildKind::ScaledObject, "shop-queue");
+    assert!(
+        scaled["metadata"]["annotations"]
+            .get(keda::PAUSED)
+            .is_none()
+    );
+    for name in ["shop-cpu", "shop-queue"] {
+        assert_eq!(deployment(&paused, name).spec.replicas, None);
+    }
+    // A fixed size has nothing to pause: the same objects either way.
+    for kind in [ChildKind::Deployment, ChildKind::PodDisruptionBudget] {
+        assert_eq!(
+            json_of(&paused, kind, "shop-fixed"),
+            json_of(&running, kind, "shop-fixed")
+        );
+    }
+}

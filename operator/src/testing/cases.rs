@@ -50,7 +50,7 @@ pub fn valid() -> Value {
                 {"name": "queue", "replicas": {"min": 0, "max": 5},
                  "triggers": [{"type": "rabbitmq", "metadata": {"queueName": "q"}}],
                  "fallback": {"failureThreshold": 3, "replicas": 2},
-                 "pollingIntervalSeconds": 10, "cooldownSeconds": 60},
+                 "pollingIntervalSeconds": 10, "cooldownSeconds": 60, "paused": true},
                 {"name": "web", "ports": [{"name": "http", "port": 8080}],
                  "replicas": {"min": 0, "max": 5},
                  "http": {"hosts": ["web.example.com"], "port": "http", "targetConcurrency": 10}},
@@ -355,6 +355,36 @@ pub const CEL_CASES: &[Case] = &[
         "polling on an http worker",
         |a| a["spec"]["workers"][1]["pollingIntervalSeconds"] = json!(5),
         "workers[].pollingIntervalSeconds applies to triggers only",
+    ),
+    (
+        "paused master of a fixed size",
+        |a| {
+            a["spec"]["master"]["replicas"] = json!({"min": 2, "max": 2});
+            a["spec"]["master"]
+                .as_object_mut()
+                .unwrap()
+                .remove("autoscaling");
+            a["spec"]["master"]["paused"] = json!(true);
+        },
+        "master.paused applies to an autoscaled master",
+    ),
+    (
+        "paused worker of a fixed size",
+        |a| {
+            a["spec"]["workers"][2]["replicas"] = json!({"min": 2, "max": 2});
+            a["spec"]["workers"][2]["paused"] = json!(true);
+        },
+        "workers[].paused applies to an autoscaled worker",
+    ),
+    (
+        "paused http worker",
+        |a| a["spec"]["workers"][1]["paused"] = json!(true),
+        "workers[].paused cannot be combined with workers[].http",
+    ),
+    (
+        "paused app with an http worker",
+        |a| a["spec"]["paused"] = json!(true),
+        "spec.paused cannot apply to workers with http",
     ),
     (
         "min above max",
