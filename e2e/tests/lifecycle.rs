@@ -600,3 +600,61 @@ async fn diff_tells_what_applying_a_file_would_change() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("replicas"), "{err}");
 }
+
+/// Who owns the replicas: the status names the field manager of each Deployment's
+/// `spec.replicas`, and a person scaling an autoscaled component (`kubectl scale`) is shown
+/// and told in a Warning Event.
+#[tokio::test]
+async fn a_person_scaling_an_autoscaled_component_is_reported() {
+    let ns = TestNamespace::new("replicas-owner").await;
+    install_crds(&ns.client, true).await;
+    let _operator = Operator::start(&ns, &[]).await;
+    kubectl_apply(&ns.name, APP);
+    let app = ns.wait_ready("shop", TIMEOUT).await;
+    let components = app.status.expect("status").components;
+    let resize = components
+        .iter()
+        .find(|c| c.name == "resize")
+        .expect("resize");
+    assert_eq!(
+        resize.replicas_manager.as_deref(),
+        Some("serverless-operator"),
+        "a fixed size is the operator's: {components:?}"
+    );
+    assert!(
+        !components.iter().any(|c| c.replicas_overridden),
+        "{components:?}"
+    );
+
+    let out = kubectl(&["-n", &ns.name, "scale", "deployment/shop", "--replicas=3"]);
+    assert!(out.success, "{}", out.stderr);
+    let apps = ns.apps();
+    let master = wait_for("the override in the status", TIMEOUT, || {
+        let apps = apps.clone();
+        async move {
+            let app = apps.get("shop").await.map_err(|e| e.to_string())?;
+            let master = app
+                .status
+                .unwrap_or_default()
+                .components
+                .into_iter()
+                .find(|c| c.name == "master")
+                .ok_or("no master status")?;
+            if master.replicas_overridden {
+                Ok(master)
+            } else {
+                Err(format!("{master:?}"))
+            }
+        }
+    })
+    .await;
+    let manager = master.replicas_manager.clone().unwrap_or_default();
+    assert!(manager.starts_with("kubectl"), "{master:?}");
+    let describe = kubectl(&["describe", "serverlessapp", "-n", &ns.name, "shop"]);
+    assert!(
+        describe.stdout.contains("ReplicasOverridden")
+            && describe.stdout.contains(&format!("set to 3 by {manager}")),
+        "{}",
+        describe.stdout
+    );
+}

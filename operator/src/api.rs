@@ -588,6 +588,7 @@ fn scaling_rules(schema: &mut schemars::Schema) {
     validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.name == p.name))").message("ports[].name must be unique"),
     validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.port == p.port))").message("ports[].port must be unique"),
     validation = Rule::new("!has(self.autoscaling) || self.replicas.max > self.replicas.min").message("autoscaling needs replicas.max above replicas.min: with min == max the replica count is fixed"),
+    validation = Rule::new("!has(self.scaleDown) || self.replicas.max > self.replicas.min").message("scaleDown needs replicas.max above replicas.min: with min == max nothing scales down"),
     validation = Rule::new("!has(self.readinessProbe) || !has(self.readinessProbe.httpGet) || string(self.readinessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.readinessProbe.httpGet.port)))").message("readinessProbe.httpGet.port names no port of this component: use one of ports[].name, or a number"),
     validation = Rule::new("!has(self.readinessProbe) || !has(self.readinessProbe.tcpSocket) || string(self.readinessProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.readinessProbe.tcpSocket.port)))").message("readinessProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
     validation = Rule::new("!has(self.livenessProbe) || !has(self.livenessProbe.httpGet) || string(self.livenessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.livenessProbe.httpGet.port)))").message("livenessProbe.httpGet.port names no port of this component: use one of ports[].name, or a number"),
@@ -656,7 +657,11 @@ pub struct ComponentSpec {
     /// Resource-metric targets for the autoscaler (CPU and/or memory utilization).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
-    /// How fast the autoscaler may remove replicas.
+    /// How fast the autoscaler may remove replicas: the HPA's `behavior.scaleDown`, KEDA's
+    /// `advanced.horizontalPodAutoscalerConfig.behavior.scaleDown`. Its
+    /// `stabilizationWindowSeconds` (how long load stays low before replicas go) also sets when
+    /// a worker's last replica goes: KEDA's `cooldownPeriod`, the HTTP add-on's
+    /// `scaledownPeriod`. Only for autoscaled components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = scaling_rules)]
     pub scale_down: Option<HPAScalingRules>,
@@ -694,6 +699,8 @@ pub struct MasterSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
     validation = Rule::new("!has(self.paused) || !self.paused || self.replicas.min < self.replicas.max").message("workers[].paused applies to an autoscaled worker: with replicas.min == replicas.max its size is fixed already"),
+    validation = Rule::new("!has(self.http) || !has(self.scaleDown) || (!has(self.scaleDown.policies) && !has(self.scaleDown.selectPolicy))").message("workers[].scaleDown.policies and selectPolicy cannot apply to workers[].http: the HTTP add-on takes a scale-down period only, set scaleDown.stabilizationWindowSeconds"),
+    validation = Rule::new("!has(self.cooldownSeconds) || !has(self.scaleDown) || !has(self.scaleDown.stabilizationWindowSeconds) || self.cooldownSeconds == self.scaleDown.stabilizationWindowSeconds").message("workers[].cooldownSeconds and workers[].scaleDown.stabilizationWindowSeconds are one setting (how long load stays low before replicas go, the last one included): set scaleDown.stabilizationWindowSeconds only"),
     validation = Rule::new("!has(self.paused) || !self.paused || !has(self.http)").message("workers[].paused cannot be combined with workers[].http: the HTTP add-on has no pause; scale the worker with triggers to pause it"),
     validation = Rule::new("self.replicas.min > 0 || (has(self.triggers) && size(self.triggers) > 0) || has(self.http)").message("workers[].replicas.min is 0 but the worker has no triggers and no http trigger: nothing would ever scale it up"),
     validation = Rule::new("!has(self.http) || self.replicas.min == 0").message("workers[].http is only for scale-from-zero workers: set replicas.min to 0, or use triggers"),
@@ -729,8 +736,9 @@ pub struct WorkerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 3600))]
     pub polling_interval_seconds: Option<i32>,
-    /// How long the worker stays up after the last activity before going to zero
-    /// (KEDA's default: 300).
+    /// How long the worker stays up after the last activity before going to zero (KEDA's
+    /// default: 300). `scaleDown.stabilizationWindowSeconds` sets it too, and the two may not
+    /// disagree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 86400))]
     pub cooldown_seconds: Option<i32>,
@@ -1069,6 +1077,17 @@ pub struct ComponentStatus {
     /// Why the component is not ready, if it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The field manager that last set the Deployment's `spec.replicas`, from its
+    /// `managedFields`: this operator for a fixed size; for an autoscaled one
+    /// `serverless-operator-handover` (its starting count) until the autoscaler scales it,
+    /// then `kube-controller-manager` (the HorizontalPodAutoscaler, also KEDA's) or
+    /// `keda-operator`; anything else is a person or another tool (`kubectl scale`: `kubectl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas_manager: Option<String>,
+    /// Whether that manager is someone other than the component's autoscaler: a person or a
+    /// tool overrode it. Until the autoscaler scales again, the replicas are theirs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replicas_overridden: bool,
 }
 
 /// Which object scales a component.

@@ -18,6 +18,23 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 
+/// Cache-only annotation of a cached Deployment: the field manager that last set its
+/// `spec.replicas` (from `managedFields`). Never sent.
+pub const REPLICAS_MANAGER: &str = "serverless-operator.dev/replicas-manager";
+
+/// Field managers that scale a Deployment for an autoscaler: the HorizontalPodAutoscaler
+/// controller (which also carries out KEDA's ScaledObjects) and KEDA's operator (to and from
+/// zero, as upstream's binary `keda` or a build named `keda-operator`). The operator's own
+/// handover manager passes the replicas on to the autoscaler at a switch.
+const AUTOSCALER_MANAGERS: [&str; 3] = ["kube-controller-manager", "keda-operator", "keda"];
+const HANDOVER_SUFFIX: &str = "-handover";
+
+/// Whether `manager` setting the replicas of a component its autoscaler scales is someone else
+/// than that autoscaler.
+fn overrides_autoscaler(manager: &str) -> bool {
+    !AUTOSCALER_MANAGERS.contains(&manager) && !manager.ends_with(HANDOVER_SUFFIX)
+}
+
 /// Why the operator cannot make progress without someone changing something.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stall {
@@ -232,6 +249,26 @@ pub fn transitions(
             message,
         });
     }
+    // A person (or a tool) took the replicas from an autoscaler: once per takeover.
+    for component in next.components.iter().filter(|c| c.replicas_overridden) {
+        let before = previous.and_then(|p| p.components.iter().find(|c| c.name == component.name));
+        if before.is_some_and(|b| {
+            b.replicas_overridden && b.replicas_manager == component.replicas_manager
+        }) {
+            continue;
+        }
+        out.push(Transition {
+            warning: true,
+            reason: "ReplicasOverridden".into(),
+            message: format!(
+                "{}: spec.replicas set to {} by {}, not by its {:?}; it scales again at its next decision",
+                component.name,
+                component.desired_replicas.unwrap_or_default(),
+                component.replicas_manager.as_deref().unwrap_or_default(),
+                component.scaler,
+            ),
+        });
+    }
     let first_rollout = next.observed_generation.unwrap_or(0) <= 1 && stalled(previous).is_none();
     if is(Some(next), READY) && !is(previous, READY) && !first_rollout {
         out.push(Transition {
@@ -278,6 +315,17 @@ fn component_status(
         status.message = Some("Deployment not created yet".into());
         return status;
     };
+    status.replicas_manager = deployment
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REPLICAS_MANAGER))
+        .cloned();
+    status.replicas_overridden = scaler != Scaler::Fixed
+        && status
+            .replicas_manager
+            .as_deref()
+            .is_some_and(overrides_autoscaler);
     let desired = deployment.spec.replicas.unwrap_or(1);
     let st = deployment.status.clone().unwrap_or_default();
     let ready = st.ready_replicas.unwrap_or(0);
@@ -432,6 +480,68 @@ mod tests {
             .unwrap();
         assert_eq!(stalled.status, "False");
         assert_eq!(status.components[0].state, ComponentState::Progressing);
+    }
+
+    #[test]
+    fn a_person_scaling_an_autoscaled_component_is_shown_and_told_once() {
+        let app = TestApp::new("shop")
+            .namespace("prod")
+            .stored("uid-1", 2)
+            .master(json!({"resources": {"requests": {"cpu": "100m"}}, "replicas": {"min": 1, "max": 3}}))
+            .build();
+        let deployment = |manager: &str| -> Deployment {
+            serde_json::from_value(json!({
+                "metadata": {"name": "shop", "generation": 1,
+                             "annotations": {REPLICAS_MANAGER: manager}},
+                "spec": {"replicas": 2, "selector": {}, "template": {}},
+                "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
+                           "readyReplicas": 2, "availableReplicas": 2}
+            }))
+            .unwrap()
+        };
+        let status_with = |d: &Deployment, previous: Option<&ServerlessAppStatus>| {
+            let observed = Observed {
+                deployments: [("shop".to_string(), d)].into(),
+                ..Observed::default()
+            };
+            compute(&app, &observed, previous, jiff::Timestamp::UNIX_EPOCH)
+        };
+
+        let by_hpa = status_with(&deployment("kube-controller-manager"), None);
+        let master = &by_hpa.components[0];
+        assert_eq!(master.scaler, Scaler::HorizontalPodAutoscaler);
+        assert_eq!(
+            master.replicas_manager.as_deref(),
+            Some("kube-controller-manager")
+        );
+        assert!(!master.replicas_overridden);
+        let overrides = |t: Vec<Transition>| {
+            t.into_iter()
+                .filter(|t| t.reason == "ReplicasOverridden")
+                .count()
+        };
+        assert_eq!(overrides(transitions(None, &by_hpa)), 0);
+
+        let by_person = status_with(&deployment("kubectl"), Some(&by_hpa));
+        assert!(by_person.components[0].replicas_overridden);
+        let told = transitions(Some(&by_hpa), &by_person);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].warning);
+        assert_eq!(told[0].reason, "ReplicasOverridden");
+        assert!(
+            told[0].message.contains("set to 2 by kubectl"),
+            "{}",
+            told[0].message
+        );
+        // The Ready condition is untouched: the replicas are available.
+        assert!(is(Some(&by_person), READY));
+        // Once per takeover.
+        assert_eq!(overrides(transitions(Some(&by_person), &by_person)), 0);
+
+        // The autoscaler takes them back: no longer overridden.
+        let back = status_with(&deployment("kube-controller-manager"), Some(&by_person));
+        assert!(!back.components[0].replicas_overridden);
+        assert_eq!(overrides(transitions(Some(&by_person), &back)), 0);
     }
 
     fn with_conditions(conditions: &[(&str, &str, &str)]) -> ServerlessAppStatus {

@@ -103,6 +103,7 @@ fn every_message_names_a_field() {
             first.contains('.')
                 || first.ends_with("ports[].name")
                 || first == "autoscaling"
+                || first == "scaleDown"
                 || first == "http"
                 || first.starts_with("workers"),
             "message does not start with a field name: {message}"

@@ -209,6 +209,21 @@ pub struct RequestRateTarget {
     pub granularity: Option<String>,
 }
 
+/// How long a worker's last replica stays after its last activity: `cooldownSeconds`, or the
+/// scale-down window that applies to the others, so one setting governs every step down.
+fn cooldown(ctx: &Component) -> Option<i32> {
+    ctx.component
+        .worker()
+        .and_then(|w| w.cooldown_seconds)
+        .or_else(|| {
+            ctx.component
+                .spec()
+                .scale_down
+                .as_ref()
+                .and_then(|s| s.stabilization_window_seconds)
+        })
+}
+
 /// KEDA's annotation pausing a ScaledObject at its current replicas (KEDA 2.13 and later).
 pub const PAUSED: &str = "autoscaling.keda.sh/paused";
 
@@ -247,7 +262,7 @@ pub(crate) fn scaled_object(ctx: &Component) -> ScaledObject {
             max_replica_count: Some(spec.replicas.max),
             idle_replica_count: worker.and_then(|w| w.idle_replicas),
             polling_interval: worker.and_then(|w| w.polling_interval_seconds),
-            cooldown_period: worker.and_then(|w| w.cooldown_seconds),
+            cooldown_period: cooldown(ctx),
             fallback: worker
                 .and_then(|w| w.fallback.as_ref())
                 .map(|f| KedaFallback {
@@ -347,7 +362,7 @@ pub(crate) fn http_scaled_object(ctx: &Component) -> Result<HTTPScaledObject> {
                 min: Some(spec.replicas.min),
                 max: Some(spec.replicas.max),
             }),
-            scaledown_period: worker.and_then(|w| w.cooldown_seconds),
+            scaledown_period: cooldown(ctx),
             scaling_metric: Some(scaling_metric),
         },
         status: None,

@@ -303,3 +303,40 @@ fn pausing_holds_the_autoscalers_and_leaves_the_replicas_to_them() {
         );
     }
 }
+
+/// One scale-down window for every step down: the HPA's and KEDA's n -> n-1, and KEDA's and
+/// the HTTP add-on's 1 -> 0.
+#[test]
+fn one_scale_down_window_governs_every_step_down() {
+    let window = json!({"stabilizationWindowSeconds": 90});
+    let spec = spec_with_workers(json!([
+        {"name": "queue", "replicas": {"min": 0, "max": 5}, "scaleDown": window,
+         "triggers": [{"type": "cron", "metadata": {"start": "0 8 * * *"}}]},
+        {"name": "web", "replicas": {"min": 0, "max": 5}, "scaleDown": window,
+         "ports": [{"name": "http", "port": 8080}], "http": {"hosts": ["web.example.com"]}},
+        {"name": "cpu", "replicas": {"min": 1, "max": 4}, "scaleDown": window,
+         "resources": {"requests": {"cpu": "1"}}}
+    ]));
+    let children = desired(&app(spec)).unwrap();
+    let json_of = |kind: ChildKind, name: &str| {
+        children
+            .iter()
+            .find(|c| c.kind() == kind && c.name() == name)
+            .map(|c| c.to_json().unwrap())
+            .unwrap()
+    };
+    let queue = json_of(ChildKind::ScaledObject, "shop-queue");
+    assert_eq!(queue["spec"]["cooldownPeriod"], 90);
+    assert_eq!(
+        queue["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"],
+        window
+    );
+    assert_eq!(
+        json_of(ChildKind::HTTPScaledObject, "shop-web")["spec"]["scaledownPeriod"],
+        90
+    );
+    assert_eq!(
+        json_of(ChildKind::HorizontalPodAutoscaler, "shop-cpu")["spec"]["behavior"]["scaleDown"],
+        window
+    );
+}

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::api::{GetParams, PartialObjectMeta};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -19,6 +20,7 @@ use crate::children::{ChildKind, HTTPScaledObject, ScaledObject};
 use crate::diff;
 use crate::error::{Error, Result};
 use crate::labels::APP_LABEL;
+use crate::status::REPLICAS_MANAGER;
 
 macro_rules! stores {
     ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {
@@ -88,6 +90,8 @@ pub const OWNED_FINGERPRINT: &str = "serverless-operator.dev/owned-fingerprint";
 /// the spec and status fields the status reads, so the cache grows by a few hundred bytes a
 /// child rather than by whole pod templates.
 pub trait Cached: Resource + Serialize {
+    /// Whether the status shows who set its `spec.replicas`.
+    const TRACKS_REPLICAS: bool = false;
     /// Drop the spec and status fields the status does not read.
     fn keep_status_fields(&mut self);
     /// `spec.replicas`, for the replica handover.
@@ -97,6 +101,7 @@ pub trait Cached: Resource + Serialize {
 }
 
 impl Cached for Deployment {
+    const TRACKS_REPLICAS: bool = true;
     fn keep_status_fields(&mut self) {
         let replicas = self.replicas();
         self.spec = DeploymentSpec {
@@ -148,9 +153,16 @@ pub fn slim_down<K: Cached>(obj: &mut K, manager: &str) {
         let value = serde_json::to_value(&*obj).ok()?;
         Some(diff::fingerprint(&diff::owned_part(&value, &fields.0)))
     });
+    let replicas_manager = K::TRACKS_REPLICAS
+        .then(|| replicas_manager(&managed))
+        .flatten();
     let meta = obj.meta_mut();
-    meta.annotations =
-        fingerprint.map(|f| [(OWNED_FINGERPRINT.to_string(), format!("{f:016x}"))].into());
+    let annotations: std::collections::BTreeMap<String, String> = fingerprint
+        .map(|f| (OWNED_FINGERPRINT.to_string(), format!("{f:016x}")))
+        .into_iter()
+        .chain(replicas_manager.map(|m| (REPLICAS_MANAGER.to_string(), m)))
+        .collect();
+    meta.annotations = (!annotations.is_empty()).then_some(annotations);
     meta.creation_timestamp = None;
     meta.finalizers = None;
     // Only what the reconciler reads: the app label (which app's child), the controller (whose
@@ -163,6 +175,20 @@ pub fn slim_down<K: Cached>(obj: &mut K, manager: &str) {
         owners.retain(|owner| owner.controller == Some(true));
     }
     obj.keep_status_fields();
+}
+
+/// The manager whose entry in `managedFields` holds `spec.replicas`; the latest when several
+/// share it (appliers setting the same value).
+fn replicas_manager(managed: &[ManagedFieldsEntry]) -> Option<String> {
+    managed
+        .iter()
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.pointer("/f:spec/f:replicas").is_some())
+        })
+        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
+        .and_then(|m| m.manager.clone())
 }
 
 /// A child as the diff and the ownership check need it.
@@ -336,4 +362,53 @@ pub(super) async fn fetch(
         })
     });
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// `kubectl scale` (an update of the scale subresource) takes `spec.replicas` from the
+    /// operator's apply; the slim cache keeps who holds it.
+    #[test]
+    fn the_cache_keeps_who_set_the_replicas() {
+        let entry = |manager: &str, operation: &str, time: &str, fields: serde_json::Value| {
+            json!({"manager": manager, "operation": operation, "time": time,
+                   "fieldsType": "FieldsV1", "fieldsV1": fields})
+        };
+        let mut deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "shop", "managedFields": [
+                entry("serverless-operator", "Apply", "2026-01-01T00:00:00Z",
+                      json!({"f:spec": {"f:template": {}}})),
+                entry("kube-controller-manager", "Update", "2026-01-01T00:01:00Z",
+                      json!({"f:spec": {"f:replicas": {}}})),
+                entry("kubectl", "Update", "2026-01-01T00:02:00Z",
+                      json!({"f:spec": {"f:replicas": {}}})),
+            ]},
+            "spec": {"replicas": 4, "selector": {}, "template": {}}
+        }))
+        .unwrap();
+        slim_down(&mut deployment, "serverless-operator");
+        assert_eq!(
+            deployment
+                .annotations()
+                .get(REPLICAS_MANAGER)
+                .map(String::as_str),
+            Some("kubectl")
+        );
+        assert!(deployment.metadata.managed_fields.is_none());
+        assert_eq!(deployment.spec.replicas, Some(4));
+
+        // Other kinds have no replicas to tell of.
+        let mut service: Service = serde_json::from_value(json!({
+            "metadata": {"name": "shop", "managedFields": [
+                entry("kubectl", "Update", "2026-01-01T00:02:00Z", json!({"f:spec": {"f:replicas": {}}})),
+            ]}
+        }))
+        .unwrap();
+        slim_down(&mut service, "serverless-operator");
+        assert!(service.annotations().get(REPLICAS_MANAGER).is_none());
+    }
 }

@@ -440,16 +440,36 @@ async fn creation_applies_every_child_with_one_field_manager() {
     let h = harness(stores, None).without_status_interval();
     h.reconcile(&app("img:1")).await.unwrap();
 
-    // No Event: a new app's children being created is no news.
+    // No Event: a new app's children being created is no news. The autoscaled Deployments
+    // start at their minimum, held by the handover manager.
+    let mut writes = h.writes();
+    writes.sort();
+    let mut expected = [
+        format!("PATCH {DEPLOYMENTS}/shop"),
+        format!("PATCH {DEPLOYMENTS}/shop"),
+        format!("PATCH {SERVICES}/shop"),
+        format!("PATCH {HPAS}/shop"),
+        format!("PATCH {DEPLOYMENTS}/shop-queue"),
+        format!("PATCH {DEPLOYMENTS}/shop-queue"),
+        format!("PATCH {SCALED_OBJECTS}/shop-queue"),
+        format!("PATCH {STATUS}"),
+    ];
+    expected.sort();
+    assert_eq!(writes, expected);
+    let seeded: Vec<(String, Value)> = h
+        .sent()
+        .into_iter()
+        .filter(|s| {
+            s.query
+                .contains("fieldManager=serverless-operator-handover")
+        })
+        .map(|s| (s.path.clone(), s.body["spec"].clone()))
+        .collect();
     assert_eq!(
-        h.writes(),
+        seeded,
         [
-            format!("PATCH {DEPLOYMENTS}/shop"),
-            format!("PATCH {SERVICES}/shop"),
-            format!("PATCH {HPAS}/shop"),
-            format!("PATCH {DEPLOYMENTS}/shop-queue"),
-            format!("PATCH {SCALED_OBJECTS}/shop-queue"),
-            format!("PATCH {STATUS}"),
+            (format!("{DEPLOYMENTS}/shop"), json!({"replicas": 1})),
+            (format!("{DEPLOYMENTS}/shop-queue"), json!({"replicas": 0})),
         ]
     );
     for sent in h.sent().iter().filter(|s| s.method == Method::PATCH) {

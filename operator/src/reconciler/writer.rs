@@ -41,6 +41,7 @@ pub(super) async fn apply_if_changed(
             caches::fetch(&ctx.client, &ctx.stores, manager, kind, ns, &name).await?
         }
     };
+    let created = observed.is_none();
     if let Some(observed) = observed {
         if observed.controller_uid.as_deref() != Some(uid) {
             return Err(Error::NotOwned {
@@ -69,7 +70,37 @@ pub(super) async fn apply_if_changed(
                 source,
             })
     })?;
+    if created {
+        seed_replicas(ctx, app, ns, &name, &body).await?;
+    }
     Ok(true)
+}
+
+/// A new Deployment its autoscaler scales starts at the component's minimum, held by the
+/// handover manager rather than left to the API server's default of 1. A scale-to-zero worker
+/// then starts no pod only to have KEDA remove it. And the scale subresource records who sets
+/// the replicas in `managedFields` only once someone holds the field (with nobody holding it,
+/// the API server records nothing): from now on the HPA, KEDA or a person scaling by hand
+/// shows up there, which the status reports.
+async fn seed_replicas(
+    ctx: &Context,
+    app: &ServerlessApp,
+    ns: &str,
+    name: &str,
+    desired: &Value,
+) -> Result<()> {
+    if desired["kind"] != "Deployment" || !desired["spec"]["replicas"].is_null() {
+        return Ok(());
+    }
+    let app_name = app.name_any();
+    let Some(min) = app
+        .components()
+        .find(|c| c.object_name(&app_name) == name)
+        .map(|c| c.spec().replicas.min)
+    else {
+        return Ok(());
+    };
+    claim_replicas(ctx, ns, name, min).await
 }
 
 /// A component that gains an autoscaler stops having `replicas` set by the operator. Were the
@@ -104,6 +135,14 @@ async fn hand_over_replicas(
     if has_autoscaler {
         return Ok(());
     }
+    claim_replicas(ctx, ns, name, replicas).await?;
+    debug!(%ns, %name, replicas, "replicas handed over to the autoscaler");
+    Ok(())
+}
+
+/// Set a Deployment's `spec.replicas` as the handover field manager, which holds it until an
+/// autoscaler (or a person) sets it next.
+async fn claim_replicas(ctx: &Context, ns: &str, name: &str, replicas: i32) -> Result<()> {
     let body = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -123,9 +162,7 @@ async fn hand_over_replicas(
         kind: ChildKind::Deployment.as_str(),
         name: name.to_string(),
         source,
-    })?;
-    debug!(%ns, %name, replicas, "replicas handed over to the autoscaler");
-    Ok(())
+    })
 }
 
 async fn apply<K>(

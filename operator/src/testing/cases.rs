@@ -53,7 +53,8 @@ pub fn valid() -> Value {
                  "pollingIntervalSeconds": 10, "cooldownSeconds": 60, "paused": true},
                 {"name": "web", "ports": [{"name": "http", "port": 8080}],
                  "replicas": {"min": 0, "max": 5},
-                 "http": {"hosts": ["web.example.com"], "port": "http", "targetConcurrency": 10}},
+                 "http": {"hosts": ["web.example.com"], "port": "http", "targetConcurrency": 10},
+                 "scaleDown": {"stabilizationWindowSeconds": 30}},
                 {"name": "steady", "replicas": {"min": 2, "max": 4},
                  "resources": {"requests": {"cpu": "1"}},
                  "triggers": [{"type": "cron", "metadata": {"start": "0 8 * * *"}}],
@@ -355,6 +356,27 @@ pub const CEL_CASES: &[Case] = &[
         "polling on an http worker",
         |a| a["spec"]["workers"][1]["pollingIntervalSeconds"] = json!(5),
         "workers[].pollingIntervalSeconds applies to triggers only",
+    ),
+    (
+        "scale-down rules on a fixed size",
+        |a| {
+            a["spec"]["workers"][2]["replicas"] = json!({"min": 2, "max": 2});
+            a["spec"]["workers"][2]["scaleDown"] = json!({"stabilizationWindowSeconds": 60});
+        },
+        "scaleDown needs replicas.max above replicas.min",
+    ),
+    (
+        "scale-down policies on an http worker",
+        |a| {
+            a["spec"]["workers"][1]["scaleDown"] =
+                json!({"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]})
+        },
+        "workers[].scaleDown.policies and selectPolicy cannot apply to workers[].http",
+    ),
+    (
+        "cooldown disagreeing with the scale-down window",
+        |a| a["spec"]["workers"][0]["scaleDown"] = json!({"stabilizationWindowSeconds": 120}),
+        "workers[].cooldownSeconds and workers[].scaleDown.stabilizationWindowSeconds are one setting",
     ),
     (
         "paused master of a fixed size",
