@@ -296,15 +296,6 @@ async fn a_worker_scales_to_zero_and_back_with_real_keda() {
     let _add_on = Keda::start(&["http-add-on"]);
     kubectl_apply(&ns.name, &sample("hello-function.yaml"));
     ns.wait_ready("hello", TIMEOUT).await;
-    let scaled_objects: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-        ns.client.clone(),
-        &ns.name,
-        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "keda.sh",
-            "v1alpha1",
-            "ScaledObject",
-        )),
-    );
     wait_for(
         "the add-on to create a ScaledObject for hello-greet",
         TIMEOUT,
