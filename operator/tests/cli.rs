@@ -82,7 +82,7 @@ fn crd_version_and_help() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("serverless-operator "));
     let help = operator(&["--help"], None);
     let help = String::from_utf8_lossy(&help.stdout);
-    for command in ["run", "crd", "render", "version"] {
+    for command in ["run", "crd", "render", "diff", "version"] {
         assert!(help.contains(command), "--help lacks {command}");
     }
     let run_help = operator(&["run", "--help"], None);

@@ -196,6 +196,9 @@ pub(super) struct ObservedChild {
     /// Fingerprint of what the operator owns of it; None when it owns nothing.
     pub fingerprint: Option<u64>,
     pub replicas: Option<i32>,
+    /// Whether some field manager holds `spec.replicas` (Deployments).
+    pub replicas_held: bool,
+    pub generation: Option<i64>,
     pub controller_uid: Option<String>,
     pub controller: Option<String>,
 }
@@ -212,6 +215,8 @@ impl ObservedChild {
                 .get(OWNED_FINGERPRINT)
                 .and_then(|f| u64::from_str_radix(f, 16).ok()),
             replicas: obj.replicas(),
+            replicas_held: obj.annotations().contains_key(REPLICAS_MANAGER),
+            generation: obj.meta().generation,
             controller_uid: controller.map(|r| r.uid.clone()),
             controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
         }

@@ -174,6 +174,17 @@ impl Caches {
             "manager": crate::labels::FIELD_MANAGER, "operation": "Apply",
             "fieldsType": "FieldsV1", "fieldsV1": fields_of(&value),
         }]);
+        if child.kind() == ChildKind::Deployment && value["spec"]["replicas"].is_null() {
+            // An autoscaled Deployment's replicas, held since its creation.
+            value["metadata"]["managedFields"]
+                .as_array_mut()
+                .unwrap()
+                .push(
+                    json!({"manager": "serverless-operator-handover", "operation": "Apply",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}),
+                );
+            value["spec"]["replicas"] = json!(1);
+        }
         value["metadata"]["uid"] = json!(format!("uid-of-{}", child.name()));
         value["metadata"]["generation"] = json!(1);
         value["metadata"]["resourceVersion"] = json!("7");

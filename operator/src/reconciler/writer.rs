@@ -41,7 +41,31 @@ pub(super) async fn apply_if_changed(
             caches::fetch(&ctx.client, &ctx.stores, manager, kind, ns, &name).await?
         }
     };
-    let created = observed.is_none();
+    // The replicas of an autoscaled Deployment nobody holds yet: where they start.
+    let unheld_replicas = match &observed {
+        None => Some(None),
+        Some(o) if !o.replicas_held => Some(o.replicas.filter(|_| o.generation != Some(1))),
+        Some(_) => None,
+    };
+    let written = apply_unless_current(ctx, app, ns, uid, kind, &name, &body, observed).await?;
+    if let Some(current) = unheld_replicas {
+        seed_replicas(ctx, app, ns, &name, &body, current).await?;
+    }
+    Ok(written)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_unless_current(
+    ctx: &Context,
+    app: &ServerlessApp,
+    ns: &str,
+    uid: &str,
+    kind: ChildKind,
+    name: &str,
+    body: &Value,
+    observed: Option<caches::ObservedChild>,
+) -> Result<bool> {
+    let name = name.to_string();
     if let Some(observed) = observed {
         if observed.controller_uid.as_deref() != Some(uid) {
             return Err(Error::NotOwned {
@@ -54,15 +78,15 @@ pub(super) async fn apply_if_changed(
                     }),
             });
         }
-        if observed.fingerprint == Some(diff::fingerprint(&body)) {
+        if observed.fingerprint == Some(diff::fingerprint(body)) {
             debug!(%ns, app = %app.name_any(), kind = kind.as_str(), %name, "up to date");
             return Ok(false);
         }
-        hand_over_replicas(ctx, ns, &name, &body, observed.replicas).await?;
+        hand_over_replicas(ctx, ns, &name, body, observed.replicas).await?;
     }
     let writer = ctx.writer(ns, kind, &name)?;
     with_kind!(kind, ctx.stores, |_store, T| {
-        apply::<T>(&writer, &ctx.settings.field_manager, ns, &name, &body)
+        apply::<T>(&writer, &ctx.settings.field_manager, ns, &name, body)
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.as_str(),
@@ -70,24 +94,23 @@ pub(super) async fn apply_if_changed(
                 source,
             })
     })?;
-    if created {
-        seed_replicas(ctx, app, ns, &name, &body).await?;
-    }
     Ok(true)
 }
 
-/// A new Deployment its autoscaler scales starts at the component's minimum, held by the
-/// handover manager rather than left to the API server's default of 1. A scale-to-zero worker
-/// then starts no pod only to have KEDA remove it. And the scale subresource records who sets
-/// the replicas in `managedFields` only once someone holds the field (with nobody holding it,
-/// the API server records nothing): from now on the HPA, KEDA or a person scaling by hand
-/// shows up there, which the status reports.
+/// An autoscaled Deployment's replicas nobody holds are claimed by the handover manager: at the
+/// component's minimum while the Deployment was never scaled (just created, or created before
+/// a crash), else where they are. The scale subresource records who sets the replicas in
+/// `managedFields` only once someone holds the field (with nobody holding it, the API server
+/// records nothing); from then on the HPA, KEDA or a person scaling by hand shows up there,
+/// which the status reports. And a new scale-to-zero worker starts no pod only to have KEDA
+/// remove it.
 async fn seed_replicas(
     ctx: &Context,
     app: &ServerlessApp,
     ns: &str,
     name: &str,
     desired: &Value,
+    current: Option<i32>,
 ) -> Result<()> {
     if desired["kind"] != "Deployment" || !desired["spec"]["replicas"].is_null() {
         return Ok(());
@@ -100,7 +123,7 @@ async fn seed_replicas(
     else {
         return Ok(());
     };
-    claim_replicas(ctx, ns, name, min).await
+    claim_replicas(ctx, ns, name, current.unwrap_or(min)).await
 }
 
 /// A component that gains an autoscaler stops having `replicas` set by the operator. Were the
