@@ -133,6 +133,39 @@ async fn fixed_size() {
 #[tokio::test]
 async fn node_pools_place_master_and_workers_apart() {
     let ns = sample_becomes_ready("node-pools.yaml", "storefront").await;
+    // The scale-to-zero worker starts at 0: scaled by hand, its pod shows where it goes.
+    let out = kubectl(&[
+        "-n",
+        &ns.name,
+        "scale",
+        "deployment/storefront-recommend",
+        "--replicas=1",
+    ]);
+    assert!(out.success, "{}", out.stderr);
+    let pods = ns.api::<Pod>();
+    wait_for(
+        "a recommend pod scheduled",
+        Duration::from_secs(120),
+        || {
+            let pods = pods.clone();
+            async move {
+                let list = pods
+                    .list(
+                        &ListParams::default()
+                            .labels("serverless-operator.dev/component=recommend"),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let scheduled = list
+                    .iter()
+                    .any(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some());
+                scheduled
+                    .then_some(())
+                    .ok_or(format!("{} pods, none scheduled", list.items.len()))
+            }
+        },
+    )
+    .await;
     let nodes: Api<Node> = Api::all(ns.client.clone());
     for (component, pool) in [
         ("master", "general"),
