@@ -66,9 +66,13 @@ build_component() {
 	v="$(component_version "$c")"
 	[ -n "$v" ] || die "cannot read the $c version from $moddir/go.mod"
 	toolchain="$(go_toolchain "$moddir")"
+	# kwok's Stages are made here: their recipe is part of its key (only its).
+	local stages=""
+	[ "$c" != kwok ] || stages="stages=$(declare -f kwok_stages with_selector)"
 	stamp="$(build_stamp "$moddir" "$toolchain" "pkgs=$(component_packages "$c")" \
 		"ldflags=$(ldflags_for "$c")" "files=$(component_files "$c")" \
-		"tags=$(component_tags "$c") cgo=$(component_cgo "$c") cc=$(cc_version "$c")")"
+		"tags=$(component_tags "$c") cgo=$(component_cgo "$c") cc=$(cc_version "$c")" \
+		${stages:+"$stages"})"
 	# shellcheck disable=SC2046 # one word per file
 	build_dir "$c $v" "$(component_bin_dir "$c")" "$stamp" fill_component \
 		$(component_binaries "$c") $(component_files "$c")
@@ -95,15 +99,35 @@ fill_component() {
 }
 
 # kwok's controller needs Stage objects; use the same defaults kwokctl embeds (node-initialize,
-# node-heartbeat-with-lease, pod-ready/complete/delete).
+# node-heartbeat-with-lease, pod-ready/complete/delete). A pod annotated with kwok's own
+# POD_READY_DELAY (a duration) becomes ready that long after it is created instead of at once,
+# to time cold starts against: the fast pod-ready stage leaves it to a copy of itself that waits.
+POD_READY_DELAY='pod-ready.stage.kwok.x-k8s.io/delay'
 kwok_stages() {
-	local dir f
+	local dir f key
 	dir="$(wrapped_module_dir "$moddir" sigs.k8s.io/kwok)" || return 1
+	key=".metadata.annotations[\"$POD_READY_DELAY\"]"
 	for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
 		echo "---"
 		cat "$dir/kustomize/stage/$f" || return 1
 	done >"$1"
+	echo "---" >>"$1"
+	with_selector "$key" DoesNotExist <"$dir/kustomize/stage/pod/fast/pod-ready.yaml" >>"$1" || return 1
+	echo "---" >>"$1"
+	with_selector "$key" Exists <"$dir/kustomize/stage/pod/fast/pod-ready.yaml" |
+		awk -v key="$key" '
+			/^  name: pod-ready$/ { print "  name: pod-ready-delayed"; next }
+			/^  next:$/ { print "  delay:\n    durationMilliseconds: 0\n    durationFrom:\n      expressionFrom: '\''" key "'\''" }
+			{ print }' >>"$1"
+	grep -q 'name: pod-ready-delayed' "$1" && [ "$(grep -c "$POD_READY_DELAY" "$1")" = 3 ]
+}
+
+# with_selector KEY OPERATOR: a Stage (stdin) that also requires KEY to satisfy OPERATOR.
+with_selector() {
+	awk -v key="$1" -v op="$2" '
+		{ print }
+		/^    matchExpressions:$/ && !done { print "    - key: '\''" key "'\''\n      operator: '\''" op "'\''"; done = 1 }'
 }
 
 components=("$@")

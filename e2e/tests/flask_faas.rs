@@ -154,6 +154,31 @@ async fn wait_replicas(ns: &TestNamespace, deployment: &str, want: i32, timeout:
     .await;
 }
 
+/// The component's last cold start as the operator reports it, once it has.
+async fn last_cold_start(ns: &TestNamespace, component: &str) -> Duration {
+    let cold = wait_for(
+        &format!("lastColdStart of {component}"),
+        TIMEOUT,
+        || async {
+            let app = ns
+                .apps()
+                .get("flask-faas")
+                .await
+                .map_err(|e| e.to_string())?;
+            app.status
+                .and_then(|s| s.components.into_iter().find(|c| c.name == component))
+                .and_then(|c| c.last_cold_start)
+                .ok_or_else(|| "not yet".to_string())
+        },
+    )
+    .await;
+    assert!(cold.milliseconds > 0, "{cold:?}");
+    Duration::from_millis(cold.milliseconds as u64)
+}
+
+/// How much later than the Service's endpoints a Deployment may report its pod ready.
+const READY_LAG: Duration = Duration::from_secs(1);
+
 #[tokio::test]
 async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
     let (Some(node), true) = (
@@ -273,6 +298,12 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
         "{done}"
     );
     assert_eq!(done["worker"]["pool"], "jobs", "{done}");
+    // The operator timed the worker's start from zero, within the job's time.
+    let jobs_cold_start = last_cold_start(&ns, "jobs").await;
+    assert!(
+        jobs_cold_start <= job_time + READY_LAG,
+        "{jobs_cold_start:?} for a job done in {job_time:?}"
+    );
     // Done by a pod started for it.
     let worker_pod = done["worker"]["pod"].as_str().unwrap_or_default();
     let pods = pods_of(&ns, "jobs").await;
@@ -341,12 +372,18 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
             .any(|(name, created)| name == answered_by && *created >= sent_at),
         "answered by {answered_by}, not a pod started after the request: {pods:?}"
     );
+    // The operator timed the same start from zero, within the held request's time.
+    let specialize_cold_start = last_cold_start(&ns, "specialize").await;
+    assert!(
+        specialize_cold_start <= cold_start + READY_LAG,
+        "{specialize_cold_start:?} for a request answered in {cold_start:?}"
+    );
     let idle = Instant::now();
     wait_replicas(&ns, "flask-faas-specialize", 0, TIMEOUT).await;
     let http_to_zero = idle.elapsed();
     eprintln!(
-        "flask-faas: Ready {ready_after:?}; job queued -> done {job_time:?} (polling {POLLING}s), jobs back to 0 {jobs_to_zero:?}; \
-         HTTP cold start through the interceptor {cold_start:?}, specialize back to 0 {http_to_zero:?} (cooldown {COOLDOWN}s)"
+        "flask-faas: Ready {ready_after:?}; job queued -> done {job_time:?} (polling {POLLING}s, jobs cold start {jobs_cold_start:?}), jobs back to 0 {jobs_to_zero:?}; \
+         HTTP cold start through the interceptor {cold_start:?} (operator's measure {specialize_cold_start:?}), specialize back to 0 {http_to_zero:?} (cooldown {COOLDOWN}s)"
     );
 
     // KEDA put finalizers on its objects: delete the app while it still runs.

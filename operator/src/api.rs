@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, EnvFromSource, EnvVar, LocalObjectReference, PodSecurityContext, Probe,
     ResourceRequirements, SecurityContext, Toleration, TopologySpreadConstraint,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -589,6 +589,7 @@ fn scaling_rules(schema: &mut schemars::Schema) {
     validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.port == p.port))").message("ports[].port must be unique"),
     validation = Rule::new("!has(self.autoscaling) || self.replicas.max > self.replicas.min").message("autoscaling needs replicas.max above replicas.min: with min == max the replica count is fixed"),
     validation = Rule::new("!has(self.scaleDown) || self.replicas.max > self.replicas.min").message("scaleDown needs replicas.max above replicas.min: with min == max nothing scales down"),
+    validation = Rule::new("!has(self.coldStartBudget) || (duration(self.coldStartBudget) > duration('0s') && duration(self.coldStartBudget) <= duration('1h'))").message("coldStartBudget must be a duration above 0 and at most 1h, such as 500ms, 5s or 1m30s"),
     validation = Rule::new("!has(self.readinessProbe) || !has(self.readinessProbe.httpGet) || string(self.readinessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.readinessProbe.httpGet.port)))").message("readinessProbe.httpGet.port names no port of this component: use one of ports[].name, or a number"),
     validation = Rule::new("!has(self.readinessProbe) || !has(self.readinessProbe.tcpSocket) || string(self.readinessProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.readinessProbe.tcpSocket.port)))").message("readinessProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
     validation = Rule::new("!has(self.livenessProbe) || !has(self.livenessProbe.httpGet) || string(self.livenessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.livenessProbe.httpGet.port)))").message("livenessProbe.httpGet.port names no port of this component: use one of ports[].name, or a number"),
@@ -675,6 +676,18 @@ pub struct ComponentSpec {
     /// component. Only for autoscaled components.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// How long a scale from zero may take, from its first replica wanted to its first ready
+    /// pod: a Go duration such as `500ms`, `5s` or `1m30s`, at most `1h`. A cold start over it
+    /// raises a Warning Event, `ColdStartOverBudget`. Every cold start is measured, with or
+    /// without a budget: `status.components[].lastColdStart` and the `cold_start_seconds`
+    /// histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // The length bounds the number Go's format can spell, so parsing it cannot overflow.
+    #[schemars(
+        length(min = 2, max = 12),
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$")
+    )]
+    pub cold_start_budget: Option<kube::core::Duration>,
 }
 
 /// The master: the app's always-on entry point.
@@ -1088,6 +1101,24 @@ pub struct ComponentStatus {
     /// tool overrode it. Until the autoscaler scales again, the replicas are theirs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replicas_overridden: bool,
+    /// Its last scale from zero, whatever scaled it: from the first replica wanted (the
+    /// Deployment's `spec.replicas` leaving 0) to the first ready pod (its `readyReplicas`
+    /// reaching 1), as the operator's watch of the Deployment saw both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cold_start: Option<ColdStart>,
+}
+
+/// One measured scale from zero.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ColdStart {
+    /// When its first pod was ready.
+    pub ready_at: Time,
+    /// How long it took.
+    pub milliseconds: i64,
+    /// Whether it took longer than the component's `coldStartBudget`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_budget: bool,
 }
 
 /// Which object scales a component.
@@ -1102,6 +1133,17 @@ pub enum Scaler {
     ScaledObject,
     /// A KEDA HTTP add-on HTTPScaledObject.
     HTTPScaledObject,
+}
+
+impl Scaler {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scaler::Fixed => "Fixed",
+            Scaler::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
+            Scaler::ScaledObject => "ScaledObject",
+            Scaler::HTTPScaledObject => "HTTPScaledObject",
+        }
+    }
 }
 
 /// Summary state of one component.

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PartialObjectMeta;
@@ -27,6 +27,7 @@ use crate::footprint;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
 use crate::reconciler::caches::{Cached, slim_down};
+use crate::reconciler::cold_start::ColdStarts;
 use crate::reconciler::{self, Context, Settings, Stores};
 
 /// Objects per page of a watch's list. A page is decoded whole, managed fields and pod
@@ -257,6 +258,7 @@ fn own<K>(
     shard: Option<&str>,
     manager: &str,
     needs_crd: bool,
+    cold_starts: &Arc<ColdStarts>,
 ) -> (Controller<ServerlessApp>, Store<K>)
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
@@ -276,9 +278,12 @@ where
     };
     let config = watch_config().labels(&selector);
     let manager = manager.to_string();
+    let (cold_starts, before) = (cold_starts.clone(), reader.clone());
     let stream = watcher(api::<K>(client, namespace), config)
         .default_backoff()
         .modify(move |o: &mut K| slim_down(o, &manager))
+        // Before the cache takes the event: it still holds the version before it.
+        .inspect_ok(move |event| cold_starts.watch_event(event, &before))
         .reflect(writer)
         .touched_objects()
         .filter_map(move |event| async move {
@@ -308,8 +313,9 @@ fn own_children(
     macro_rules! own_all {
         ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {{
             let c = controller;
-            $(let (c, $field) = own::<$ty>(c, client, ns, shard, manager, Option::<&str>::is_some(&$crd));)*
-            (c, Stores { $($field,)* crds })
+            let cold_starts = Arc::new(ColdStarts::default());
+            $(let (c, $field) = own::<$ty>(c, client, ns, shard, manager, Option::<&str>::is_some(&$crd), &cold_starts);)*
+            (c, Stores { $($field,)* crds, cold_starts })
         }};
     }
     let (c, stores) = crate::children::child_kinds!(own_all);

@@ -39,6 +39,11 @@ pub struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScalerLabels {
+    pub scaler: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerbLabels {
     pub verb: &'static str,
 }
@@ -56,6 +61,7 @@ pub struct Metrics {
     pub memory_resident: Gauge,
     pub memory_limit: Gauge,
     pub memory_stopped: Gauge,
+    pub cold_starts: Family<ScalerLabels, Histogram, fn() -> Histogram>,
     /// Caches synced and the controller running (or standing by for the lease).
     ready: AtomicBool,
 }
@@ -75,6 +81,14 @@ impl Default for Metrics {
         let memory_resident = Gauge::default();
         let memory_limit = Gauge::default();
         let memory_stopped = Gauge::default();
+        // From an image already on the node (well under a second) to a large pull or a slow
+        // start (minutes).
+        let cold_starts: Family<ScalerLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
+                ])
+            });
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         registry.register(
             "reconcile_duration_seconds",
@@ -122,6 +136,12 @@ impl Default for Metrics {
             "Whether the controller is stopped because memory passed 90% of the limit",
             memory_stopped.clone(),
         );
+        registry.register(
+            "cold_start_seconds",
+            "Scales from zero, by scaler: from a component's first replica wanted to its first \
+             ready pod",
+            cold_starts.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -134,6 +154,7 @@ impl Default for Metrics {
             memory_resident,
             memory_limit,
             memory_stopped,
+            cold_starts,
             ready: AtomicBool::new(false),
         }
     }

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
 use crate::api::{
-    ComponentRef, ComponentState, ComponentStatus, PortProtocol, Scaler, ServerlessApp,
+    ColdStart, ComponentRef, ComponentState, ComponentStatus, PortProtocol, Scaler, ServerlessApp,
     ServerlessAppStatus,
 };
 use crate::children::keda::{self, KedaStatus};
@@ -48,6 +48,9 @@ pub struct Stall {
 pub struct Observed<'a> {
     /// The app's Deployments by name.
     pub deployments: BTreeMap<String, &'a Deployment>,
+    /// The last cold start of the app's Deployments by name, where one was measured since the
+    /// operator started.
+    pub cold_starts: BTreeMap<String, ColdStart>,
     /// Status of the app's ScaledObjects by name.
     pub scaled_objects: BTreeMap<String, &'a KedaStatus>,
     /// CRDs some component needs that the cluster lacks.
@@ -70,6 +73,15 @@ pub fn compute(
     let components: Vec<ComponentStatus> = app
         .components()
         .map(|c| component_status(app, c, observed))
+        .map(|mut c| {
+            // Measured in memory: after a restart, the status keeps the last one it showed.
+            if c.last_cold_start.is_none() {
+                c.last_cold_start = previous
+                    .and_then(|p| p.components.iter().find(|p| p.name == c.name))
+                    .and_then(|p| p.last_cold_start.clone());
+            }
+            c
+        })
         .collect();
 
     let healthy = |c: &ComponentStatus| {
@@ -315,6 +327,7 @@ fn component_status(
         status.message = Some("Deployment not created yet".into());
         return status;
     };
+    status.last_cold_start = observed.cold_starts.get(&name).cloned();
     status.replicas_manager = deployment
         .metadata
         .annotations

@@ -104,6 +104,7 @@ fn every_message_names_a_field() {
                 || first.ends_with("ports[].name")
                 || first == "autoscaling"
                 || first == "scaleDown"
+                || first == "coldStartBudget"
                 || first == "http"
                 || first.starts_with("workers"),
             "message does not start with a field name: {message}"

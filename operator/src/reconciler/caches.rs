@@ -16,6 +16,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 
+use super::cold_start::{ColdStarts, Scale};
 use crate::children::{ChildKind, HTTPScaledObject, ScaledObject};
 use crate::diff;
 use crate::error::{Error, Result};
@@ -31,6 +32,8 @@ macro_rules! stores {
         pub struct Stores {
             $(pub $field: Store<$ty>,)*
             pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
+            /// Timed on the Deployment watch, as it fills its cache.
+            pub cold_starts: std::sync::Arc<ColdStarts>,
         }
     };
 }
@@ -98,6 +101,10 @@ pub trait Cached: Resource + Serialize {
     fn replicas(&self) -> Option<i32> {
         None
     }
+    /// Replicas wanted and ready, to time cold starts.
+    fn scale(&self) -> Option<Scale> {
+        None
+    }
 }
 
 impl Cached for Deployment {
@@ -111,6 +118,17 @@ impl Cached for Deployment {
     }
     fn replicas(&self) -> Option<i32> {
         self.spec.replicas
+    }
+    fn scale(&self) -> Option<Scale> {
+        Some(Scale {
+            // The API server defaults a missing `replicas` to 1.
+            desired: self.spec.replicas.unwrap_or(1),
+            ready: self
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
+        })
     }
 }
 

@@ -7,10 +7,11 @@
 //! `memory` what is remembered of each app, `writer` every request that changes the cluster.
 
 pub mod caches;
+pub mod cold_start;
 mod memory;
 mod writer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,14 +26,15 @@ use kube::{Client, ResourceExt};
 use tracing::{debug, info, warn};
 
 use crate::access::Impersonation;
-use crate::api::ServerlessApp;
+use crate::api::{ColdStart, ServerlessApp};
 use crate::children::{self, Child, ChildKind};
 use crate::error::{Error, Result};
 use crate::labels::FIELD_MANAGER;
 use crate::limits::Limits;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ScalerLabels};
 use crate::status::{self, Observed, Stall};
 pub use caches::Stores;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use memory::{Memory, PruneMark};
 use writer::{apply_if_changed, delete, publish, write_status};
 
@@ -408,8 +410,10 @@ async fn report(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let cold_starts = cold_starts(app, ctx, ns, &deployments).await;
     let observed = Observed {
         deployments: deployments.iter().map(|(n, d)| (n.clone(), &**d)).collect(),
+        cold_starts,
         scaled_objects: scaled_objects
             .iter()
             .filter_map(|(n, s)| s.status.as_ref().map(|st| (n.clone(), st)))
@@ -419,6 +423,65 @@ async fn report(
         retrying,
     };
     write_status(app, ctx, &observed).await
+}
+
+/// The last cold start of each of the app's Deployments (`deployments`: those it controls), as
+/// the status shows it. Each new one is counted in the metrics once, and told in a Warning
+/// Event when it took longer than the component's `coldStartBudget`.
+async fn cold_starts<D>(
+    app: &ServerlessApp,
+    ctx: &Context,
+    ns: &str,
+    deployments: &[(String, D)],
+) -> BTreeMap<String, ColdStart> {
+    let mut out = BTreeMap::new();
+    for component in app.components() {
+        let name = component.object_name(&app.name_any());
+        if !deployments.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let budget = component.spec().cold_start_budget.map(Duration::from);
+        let over = |took: Duration| budget.is_some_and(|b| took > b);
+        let scaler = component.scaler().as_str();
+        for took in ctx.stores.cold_starts.take_unreported(ns, &name) {
+            ctx.metrics
+                .cold_starts
+                .get_or_create(&ScalerLabels { scaler })
+                .observe(took.as_secs_f64());
+            if over(took) {
+                let note = format!(
+                    "{}: scaled from zero in {:.1}s, over its coldStartBudget of {}",
+                    component.name(),
+                    took.as_secs_f64(),
+                    component
+                        .spec()
+                        .cold_start_budget
+                        .map(|b| b.to_string())
+                        .unwrap_or_default(),
+                );
+                publish(
+                    ctx,
+                    app,
+                    EventType::Warning,
+                    "ColdStartOverBudget",
+                    "Measure",
+                    note,
+                )
+                .await;
+            }
+        }
+        if let Some(m) = ctx.stores.cold_starts.last(ns, &name) {
+            out.insert(
+                name,
+                ColdStart {
+                    ready_at: Time(m.ready_at),
+                    milliseconds: i64::try_from(m.took.as_millis()).unwrap_or(i64::MAX),
+                    over_budget: over(m.took),
+                },
+            );
+        }
+    }
+    out
 }
 
 /// Retry with exponential backoff per app; one failing app never delays the others.

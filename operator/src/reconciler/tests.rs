@@ -136,7 +136,7 @@ macro_rules! caches {
             $(let $field = pair::<$ty>();)*
             let crds = pair();
             (
-                Stores { $($field: $field.0,)* crds: crds.0 },
+                Stores { $($field: $field.0,)* crds: crds.0, cold_starts: Default::default() },
                 Caches { $($field: $field.1,)* crds: crds.1 },
             )
         }
@@ -1139,4 +1139,88 @@ async fn the_disruption_budget_follows_the_minimum() {
         writes,
         [format!("DELETE {PDBS}/shop"), format!("PATCH {HPAS}/shop")]
     );
+}
+
+#[tokio::test]
+async fn a_cold_start_is_reported_once_in_status_metrics_and_an_event_over_budget() {
+    let (stores, mut filled) = caches();
+    filled.install_keda();
+    let mut app = TestApp::new("shop")
+        .namespace("prod")
+        .stored("app-uid", 3)
+        .image("img:1")
+        .master(json!({"resources": {"requests": {"cpu": "0.5"}}, "replicas": {"max": 3}}))
+        .worker(
+            "queue",
+            0,
+            json!({"replicas": {"max": 5}, "coldStartBudget": "1ms",
+                   "triggers": [{"type": "rabbitmq", "metadata": {"queueName": "jobs"}}]}),
+        )
+        .build();
+    filled.store_all(&app);
+    let key = ObjectRef::new("shop-queue").within("prod");
+    let at = |desired: i32, ready: i32| {
+        let mut d = (*stores.deployments.get(&key).unwrap()).clone();
+        d.spec.replicas = Some(desired);
+        d.status.as_mut().unwrap().ready_replicas = Some(ready);
+        d
+    };
+    // The watch as KEDA scales the worker from zero and its pod becomes ready.
+    let mut watch = |d: k8s_openapi::api::apps::v1::Deployment| {
+        let event = watcher::Event::Apply(d);
+        stores.cold_starts.watch_event(&event, &stores.deployments);
+        filled.deployments.apply_watcher_event(&event);
+    };
+    watch(at(0, 0));
+    watch(at(1, 0));
+    std::thread::sleep(Duration::from_millis(20));
+    watch(at(1, 1));
+
+    let h = harness(stores.clone(), None).without_status_interval();
+    h.reconcile(&app).await.unwrap();
+    let status = h.status_written();
+    let queue = status
+        .components
+        .iter()
+        .find(|c| c.name == "queue")
+        .unwrap();
+    let cold = queue.last_cold_start.as_ref().expect("lastColdStart");
+    assert!(cold.milliseconds >= 20, "{cold:?}");
+    assert!(cold.over_budget);
+    let events: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter(|s| s.path == EVENTS)
+        .map(|s| (s.body["type"].clone(), s.body["reason"].clone()))
+        .collect();
+    assert!(
+        events.contains(&(json!("Warning"), json!("ColdStartOverBudget"))),
+        "{events:?}"
+    );
+    let metrics = h.ctx.metrics.encode();
+    assert!(
+        metrics
+            .contains(r#"serverless_operator_cold_start_seconds_count{scaler="ScaledObject"} 1"#),
+        "{metrics}"
+    );
+    h.take();
+
+    // Counted once: the next reconciles send nothing and count nothing more.
+    app.status = Some(status.clone());
+    h.reconcile(&app).await.unwrap();
+    assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
+    assert!(
+        h.ctx
+            .metrics
+            .encode()
+            .contains(r#"serverless_operator_cold_start_seconds_count{scaler="ScaledObject"} 1"#)
+    );
+
+    // After a restart the measurement is gone from memory; the status keeps the last one.
+    let (fresh, mut fresh_caches) = caches();
+    fresh_caches.install_keda();
+    fresh_caches.store_all(&app);
+    let h = harness(fresh, None).without_status_interval();
+    h.reconcile(&app).await.unwrap();
+    assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
 }

@@ -54,7 +54,7 @@ pub fn valid() -> Value {
                 {"name": "web", "ports": [{"name": "http", "port": 8080}],
                  "replicas": {"min": 0, "max": 5},
                  "http": {"hosts": ["web.example.com"], "port": "http", "targetConcurrency": 10},
-                 "scaleDown": {"stabilizationWindowSeconds": 30}},
+                 "scaleDown": {"stabilizationWindowSeconds": 30}, "coldStartBudget": "2.5s"},
                 {"name": "steady", "replicas": {"min": 2, "max": 4},
                  "resources": {"requests": {"cpu": "1"}},
                  "triggers": [{"type": "cron", "metadata": {"start": "0 8 * * *"}}],
@@ -409,6 +409,16 @@ pub const CEL_CASES: &[Case] = &[
         "spec.paused cannot apply to workers with http",
     ),
     (
+        "cold start budget of zero",
+        |a| a["spec"]["workers"][1]["coldStartBudget"] = json!("0s"),
+        "coldStartBudget must be a duration above 0 and at most 1h",
+    ),
+    (
+        "cold start budget above an hour",
+        |a| a["spec"]["master"]["coldStartBudget"] = json!("1h0m1s"),
+        "coldStartBudget must be a duration above 0 and at most 1h",
+    ),
+    (
         "min above max",
         |a| a["spec"]["workers"][0]["replicas"] = json!({"min": 6, "max": 5}),
         "replicas.min must not exceed replicas.max",
@@ -494,6 +504,26 @@ pub const CEL_CASES: &[Case] = &[
 ];
 
 pub const SCHEMA_CASES: &[Case] = &[
+    (
+        "cold start budget in words",
+        |a| a["spec"]["workers"][1]["coldStartBudget"] = json!("5 sec"),
+        "spec.workers[1].coldStartBudget",
+    ),
+    (
+        "cold start budget without a unit",
+        |a| a["spec"]["workers"][1]["coldStartBudget"] = json!("30"),
+        "spec.workers[1].coldStartBudget",
+    ),
+    (
+        "cold start budget in days",
+        |a| a["spec"]["master"]["coldStartBudget"] = json!("1d"),
+        "spec.master.coldStartBudget",
+    ),
+    (
+        "cold start budget too long to be a duration",
+        |a| a["spec"]["master"]["coldStartBudget"] = json!("9999999999999h"),
+        "spec.master.coldStartBudget",
+    ),
     (
         "node affinity operator unknown",
         |a| {
