@@ -90,11 +90,11 @@ pub struct ServerlessAppSpec {
     /// Pod security context, merged field by field over the restricted defaults
     /// (runAsNonRoot, seccomp RuntimeDefault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_security_context: Option<PodSecurityContext>,
+    pub pod_security_context: Option<Box<PodSecurityContext>>,
     /// Container security context, merged field by field over the restricted defaults
     /// (no privilege escalation, all capabilities dropped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<SecurityContext>,
+    pub security_context: Option<Box<SecurityContext>>,
     /// The always-on entry point of the app.
     pub master: MasterSpec,
     /// Worker pools: functions that scale on events or HTTP requests, possibly to zero.
@@ -582,7 +582,9 @@ fn scaling_rules(schema: &mut schemars::Schema) {
     );
 }
 
-/// Settings every component has, master and worker alike.
+/// Settings every component has, master and worker alike. Its large fields that most apps
+/// leave unset (probes, security context, placement...) are boxed: every app is cached, and
+/// unboxed they would take their full size in each component of each one.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
     validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.name == p.name))").message("ports[].name must be unique"),
@@ -640,19 +642,19 @@ pub struct ComponentSpec {
     /// CPU and memory requests and limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = quantity_rules)]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Box<ResourceRequirements>>,
     /// Readiness probe of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = probe_rules)]
-    pub readiness_probe: Option<Probe>,
+    pub readiness_probe: Option<Box<Probe>>,
     /// Liveness probe of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = probe_rules)]
-    pub liveness_probe: Option<Probe>,
+    pub liveness_probe: Option<Box<Probe>>,
     /// Startup probe of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = probe_rules)]
-    pub startup_probe: Option<Probe>,
+    pub startup_probe: Option<Box<Probe>>,
     /// Replica bounds. With min == max the component has a fixed size.
     pub replicas: Replicas,
     /// Resource-metric targets for the autoscaler (CPU and/or memory utilization).
@@ -665,13 +667,13 @@ pub struct ComponentSpec {
     /// `scaledownPeriod`. Only for autoscaled components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = scaling_rules)]
-    pub scale_down: Option<HPAScalingRules>,
+    pub scale_down: Option<Box<HPAScalingRules>>,
     /// Where the pods run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<Placement>,
+    pub placement: Option<Box<Placement>>,
     /// Container security context for this component, merged over the app's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<SecurityContext>,
+    pub security_context: Option<Box<SecurityContext>>,
     /// Freeze this component's replica count where it is, like `spec.paused` for one
     /// component. Only for autoscaled components.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -705,7 +707,7 @@ pub struct MasterSpec {
     pub component: ComponentSpec,
     /// Exposure beyond the in-cluster ClusterIP Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expose: Option<Expose>,
+    pub expose: Option<Box<Expose>>,
 }
 
 /// A worker pool: a function with its own Deployment, scaled by KEDA.

@@ -52,12 +52,12 @@ pub fn horizontal_pod_autoscaler(ctx: &Component) -> HorizontalPodAutoscaler {
                     scale_up: Some(disabled()),
                 })
             } else {
-                spec.scale_down
-                    .clone()
-                    .map(|scale_down| HorizontalPodAutoscalerBehavior {
+                spec.scale_down.as_deref().cloned().map(|scale_down| {
+                    HorizontalPodAutoscalerBehavior {
                         scale_down: Some(scale_down),
                         scale_up: None,
-                    })
+                    }
+                })
             },
         },
         status: None,

@@ -269,7 +269,7 @@ pub(crate) fn scaled_object(ctx: &Component) -> ScaledObject {
                     failure_threshold: f.failure_threshold,
                     replicas: f.replicas,
                 }),
-            advanced: spec.scale_down.clone().map(scale_down_behavior),
+            advanced: spec.scale_down.as_deref().cloned().map(scale_down_behavior),
             triggers,
         },
         status: None,

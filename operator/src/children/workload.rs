@@ -81,10 +81,10 @@ fn pod_template(ctx: &Component) -> Result<PodTemplateSpec> {
                 })
                 .collect(),
         ),
-        resources: spec.resources.clone(),
-        readiness_probe: spec.readiness_probe.clone(),
-        liveness_probe: spec.liveness_probe.clone(),
-        startup_probe: spec.startup_probe.clone(),
+        resources: spec.resources.as_deref().cloned(),
+        readiness_probe: spec.readiness_probe.as_deref().cloned(),
+        liveness_probe: spec.liveness_probe.as_deref().cloned(),
+        startup_probe: spec.startup_probe.as_deref().cloned(),
         volume_mounts: Some(vec![VolumeMount {
             name: TMP_VOLUME.into(),
             mount_path: "/tmp".into(),
@@ -93,8 +93,8 @@ fn pod_template(ctx: &Component) -> Result<PodTemplateSpec> {
         security_context: Some(merge_over(
             restricted_container_security_context(),
             [
-                app.security_context.as_ref(),
-                spec.security_context.as_ref(),
+                app.security_context.as_deref(),
+                spec.security_context.as_deref(),
             ],
         )),
         ..Container::default()
@@ -121,7 +121,7 @@ fn pod_template(ctx: &Component) -> Result<PodTemplateSpec> {
             image_pull_secrets: non_empty(app.image_pull_secrets.clone()),
             security_context: Some(merge_over(
                 restricted_pod_security_context(),
-                [app.pod_security_context.as_ref()],
+                [app.pod_security_context.as_deref()],
             )),
             // Service links put one env var per Service in every pod; with many small functions in
             // a namespace that is noise at best and an over-long environment at worst.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentSpec};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -115,6 +115,26 @@ impl Cached for Deployment {
             replicas,
             ..DeploymentSpec::default()
         };
+        // Of its conditions, only the two the status reads, without their times: a rollout's
+        // Available and Progressing take a few hundred bytes in each of thousands.
+        if let Some(status) = self.status.as_mut() {
+            let conditions = status.conditions.take().unwrap_or_default();
+            let kept: Vec<_> = conditions
+                .into_iter()
+                .filter(|c| {
+                    let is = |type_: &str| c.type_.as_deref() == Some(type_);
+                    (is("ReplicaFailure") && c.status.as_deref() == Some("True"))
+                        || (is("Progressing")
+                            && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+                })
+                .map(|c| DeploymentCondition {
+                    last_transition_time: None,
+                    last_update_time: None,
+                    ..c
+                })
+                .collect();
+            status.conditions = (!kept.is_empty()).then_some(kept);
+        }
     }
     fn replicas(&self) -> Option<i32> {
         self.spec.replicas
@@ -430,5 +450,53 @@ mod tests {
         .unwrap();
         slim_down(&mut service, "serverless-operator");
         assert!(service.annotations().get(REPLICAS_MANAGER).is_none());
+    }
+
+    #[test]
+    fn a_cached_deployment_keeps_only_the_conditions_the_status_reads() {
+        let condition = |type_: &str, status: &str, reason: &str| {
+            json!({"type": type_, "status": status, "reason": reason, "message": format!("{type_} says"),
+                   "lastUpdateTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"})
+        };
+        let cached = |conditions: serde_json::Value| {
+            let mut d: Deployment = serde_json::from_value(json!({
+                "metadata": {"name": "shop"},
+                "spec": {"selector": {}, "template": {}},
+                "status": {"readyReplicas": 1, "conditions": conditions}
+            }))
+            .unwrap();
+            slim_down(&mut d, "serverless-operator");
+            d.status.unwrap()
+        };
+        let healthy = cached(json!([
+            condition("Available", "True", "MinimumReplicasAvailable"),
+            condition("Progressing", "True", "NewReplicaSetAvailable"),
+        ]));
+        assert_eq!(healthy.conditions, None);
+        assert_eq!(healthy.ready_replicas, Some(1));
+        let failing = cached(json!([
+            condition("Available", "False", "MinimumReplicasUnavailable"),
+            condition("Progressing", "False", "ProgressDeadlineExceeded"),
+            condition("ReplicaFailure", "True", "FailedCreate"),
+        ]))
+        .conditions
+        .unwrap();
+        let kept: Vec<_> = failing
+            .iter()
+            .map(|c| {
+                (
+                    c.type_.as_deref(),
+                    c.message.as_deref(),
+                    c.last_update_time.is_none(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (Some("Progressing"), Some("Progressing says"), true),
+                (Some("ReplicaFailure"), Some("ReplicaFailure says"), true)
+            ]
+        );
     }
 }
