@@ -16,7 +16,6 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
-use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
 use crate::access::Impersonation;
@@ -26,7 +25,7 @@ use crate::client::WATCH_TIMEOUT_SECS;
 use crate::footprint;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
-use crate::reconciler::caches::{Cached, slim_down};
+use crate::reconciler::caches::{Cacheable, cache_event};
 use crate::reconciler::cold_start::ColdStarts;
 use crate::reconciler::{self, Context, Settings, Stores};
 
@@ -251,7 +250,7 @@ where
 /// Watch one child kind (only objects carrying the app label): a cache for the reconciler, and
 /// a reconcile of the owning app when one changes. `needs_crd`: the kind is KEDA's, whose watch
 /// fails until KEDA is installed.
-fn own<K>(
+fn own<K: Cacheable>(
     controller: Controller<ServerlessApp>,
     client: &Client,
     namespace: Option<&str>,
@@ -259,17 +258,7 @@ fn own<K>(
     manager: &str,
     needs_crd: bool,
     cold_starts: &Arc<ColdStarts>,
-) -> (Controller<ServerlessApp>, Store<K>)
-where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Cached
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) -> (Controller<ServerlessApp>, Store<K::Cached>) {
     let (reader, writer) = reflector::store();
     // Children carry their app's shard label, so the app's selector selects them too.
     let selector = match shard {
@@ -281,7 +270,7 @@ where
     let (cold_starts, before) = (cold_starts.clone(), reader.clone());
     let stream = watcher(api::<K>(client, namespace), config)
         .default_backoff()
-        .modify(move |o: &mut K| slim_down(o, &manager))
+        .map_ok(move |event| cache_event(event, &manager))
         // Before the cache takes the event: it still holds the version before it.
         .inspect_ok(move |event| cold_starts.watch_event(event, &before))
         .reflect(writer)

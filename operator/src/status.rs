@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
@@ -13,6 +12,7 @@ use crate::api::{
     ServerlessAppStatus,
 };
 use crate::children::keda::{self, KedaStatus};
+use crate::reconciler::caches::CachedDeployment;
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
@@ -47,7 +47,7 @@ pub struct Stall {
 #[derive(Default)]
 pub struct Observed<'a> {
     /// The app's Deployments by name.
-    pub deployments: BTreeMap<String, &'a Deployment>,
+    pub deployments: BTreeMap<String, &'a CachedDeployment>,
     /// The last cold start of the app's Deployments by name, where one was measured since the
     /// operator started.
     pub cold_starts: BTreeMap<String, ColdStart>,
@@ -339,7 +339,7 @@ fn component_status(
             .replicas_manager
             .as_deref()
             .is_some_and(overrides_autoscaler);
-    let desired = deployment.spec.replicas.unwrap_or(1);
+    let desired = deployment.replicas.unwrap_or(1);
     let st = deployment.status.clone().unwrap_or_default();
     let ready = st.ready_replicas.unwrap_or(0);
     let available = st.available_replicas.unwrap_or(0);
@@ -435,7 +435,10 @@ fn master_url(app: &ServerlessApp) -> Option<String> {
 mod tests {
     use serde_json::json;
 
+    use k8s_openapi::api::apps::v1::Deployment;
+
     use super::*;
+    use crate::reconciler::caches::Cacheable;
     use crate::testing::TestApp;
 
     #[test]
@@ -444,8 +447,8 @@ mod tests {
             .namespace("prod")
             .stored("uid-1", 2)
             .build();
-        let deployment = |reason: &str| -> Deployment {
-            serde_json::from_value(json!({
+        let deployment = |reason: &str| -> CachedDeployment {
+            serde_json::from_value::<Deployment>(json!({
                 "metadata": {"name": "shop", "generation": 1},
                 "spec": {"replicas": 1, "selector": {}, "template": {}},
                 "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
@@ -454,8 +457,9 @@ mod tests {
                                            "reason": reason}]}
             }))
             .unwrap()
+            .into_cached()
         };
-        let status_with = |d: &Deployment| {
+        let status_with = |d: &CachedDeployment| {
             let observed = Observed {
                 deployments: [("shop".to_string(), d)].into(),
                 ..Observed::default()
@@ -502,8 +506,8 @@ mod tests {
             .stored("uid-1", 2)
             .master(json!({"resources": {"requests": {"cpu": "100m"}}, "replicas": {"min": 1, "max": 3}}))
             .build();
-        let deployment = |manager: &str| -> Deployment {
-            serde_json::from_value(json!({
+        let deployment = |manager: &str| -> CachedDeployment {
+            serde_json::from_value::<Deployment>(json!({
                 "metadata": {"name": "shop", "generation": 1,
                              "annotations": {REPLICAS_MANAGER: manager}},
                 "spec": {"replicas": 2, "selector": {}, "template": {}},
@@ -511,8 +515,9 @@ mod tests {
                            "readyReplicas": 2, "availableReplicas": 2}
             }))
             .unwrap()
+            .into_cached()
         };
-        let status_with = |d: &Deployment, previous: Option<&ServerlessAppStatus>| {
+        let status_with = |d: &CachedDeployment, previous: Option<&ServerlessAppStatus>| {
             let observed = Observed {
                 deployments: [("shop".to_string(), d)].into(),
                 ..Observed::default()

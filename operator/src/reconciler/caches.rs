@@ -2,17 +2,19 @@
 //! per child kind (only objects carrying the app label) and one of CRD metadata; reconciles
 //! read these instead of the API server.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 
@@ -30,7 +32,7 @@ macro_rules! stores {
         /// feeding each: a kind cannot be cached without being watched.
         #[derive(Clone)]
         pub struct Stores {
-            $(pub $field: Store<$ty>,)*
+            $(pub $field: Store<<$ty as Cacheable>::Cached>,)*
             pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
             /// Timed on the Deployment watch, as it fills its cache.
             pub cold_starts: std::sync::Arc<ColdStarts>,
@@ -88,15 +90,13 @@ pub(crate) use with_kind;
 /// operator's field manager owns. Never sent: the operator only ever applies desired objects.
 pub const OWNED_FINGERPRINT: &str = "serverless-operator.dev/owned-fingerprint";
 
-/// What the cache keeps of a child kind. A child is cached slim ([`slim_down`]): its metadata
-/// (name, uid, generation, labels, owner), the fingerprint of what the operator owns, and only
-/// the spec and status fields the status reads, so the cache grows by a few hundred bytes a
-/// child rather than by whole pod templates.
-pub trait Cached: Resource + Serialize {
+/// A child as its cache keeps it: its metadata slimmed by [`cache`] (name, uid, generation, the
+/// app label, the controller, the fingerprint of what the operator owns), and of its spec and
+/// status only what the status reads, in a type no larger than that. Whole Kubernetes types
+/// cost their full size before any field is set (2.4 KB for a Deployment), in each of thousands.
+pub trait Cached: Resource<DynamicType = ()> + Clone + Send + Sync + 'static {
     /// Whether the status shows who set its `spec.replicas`.
     const TRACKS_REPLICAS: bool = false;
-    /// Drop the spec and status fields the status does not read.
-    fn keep_status_fields(&mut self);
     /// `spec.replicas`, for the replica handover.
     fn replicas(&self) -> Option<i32> {
         None
@@ -107,19 +107,83 @@ pub trait Cached: Resource + Serialize {
     }
 }
 
-impl Cached for Deployment {
+/// A child kind as the API serves it, and the type its cache keeps.
+pub trait Cacheable:
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Serialize
+    + serde::de::DeserializeOwned
+    + Clone
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    type Cached: Cached;
+    /// What the cache keeps of it, its metadata already slimmed.
+    fn into_cached(self) -> Self::Cached;
+}
+
+/// A cached Deployment: what the status, the replica handover and the cold-start timing read.
+#[derive(Clone, Debug, Default)]
+pub struct CachedDeployment {
+    pub metadata: ObjectMeta,
+    /// `spec.replicas`.
+    pub replicas: Option<i32>,
+    /// Of its conditions, only those the status reads.
+    pub status: Option<DeploymentStatus>,
+}
+
+impl Resource for CachedDeployment {
+    type DynamicType = ();
+    type Scope = kube::core::NamespaceResourceScope;
+    fn kind(dt: &()) -> Cow<'_, str> {
+        Deployment::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        Deployment::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        Deployment::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        Deployment::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl Cached for CachedDeployment {
     const TRACKS_REPLICAS: bool = true;
-    fn keep_status_fields(&mut self) {
-        let replicas = self.replicas();
-        self.spec = DeploymentSpec {
-            replicas,
-            ..DeploymentSpec::default()
-        };
+    fn replicas(&self) -> Option<i32> {
+        self.replicas
+    }
+    fn scale(&self) -> Option<Scale> {
+        Some(Scale {
+            // The API server defaults a missing `replicas` to 1.
+            desired: self.replicas.unwrap_or(1),
+            ready: self
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
+        })
+    }
+}
+
+impl Cacheable for Deployment {
+    type Cached = CachedDeployment;
+    fn into_cached(self) -> CachedDeployment {
         // Of its conditions, only the two the status reads, without their times: a rollout's
         // Available and Progressing take a few hundred bytes in each of thousands.
-        if let Some(status) = self.status.as_mut() {
-            let conditions = status.conditions.take().unwrap_or_default();
-            let kept: Vec<_> = conditions
+        let status = self.status.map(|mut status| {
+            let kept: Vec<_> = status
+                .conditions
+                .take()
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|c| {
                     let is = |type_: &str| c.type_.as_deref() == Some(type_);
@@ -134,41 +198,48 @@ impl Cached for Deployment {
                 })
                 .collect();
             status.conditions = (!kept.is_empty()).then_some(kept);
+            status
+        });
+        CachedDeployment {
+            metadata: self.metadata,
+            replicas: self.spec.replicas,
+            status,
         }
     }
-    fn replicas(&self) -> Option<i32> {
-        self.spec.replicas
-    }
-    fn scale(&self) -> Option<Scale> {
-        Some(Scale {
-            // The API server defaults a missing `replicas` to 1.
-            desired: self.spec.replicas.unwrap_or(1),
-            ready: self
-                .status
-                .as_ref()
-                .and_then(|s| s.ready_replicas)
-                .unwrap_or(0),
-        })
-    }
 }
 
-impl Cached for ScaledObject {
-    fn keep_status_fields(&mut self) {
+/// KEDA's ScaledObject keeps its status (whether a trigger is active).
+impl Cached for ScaledObject {}
+
+impl Cacheable for ScaledObject {
+    type Cached = ScaledObject;
+    fn into_cached(mut self) -> ScaledObject {
         self.spec = Default::default();
+        self
     }
 }
 
-macro_rules! cached_without_status {
+impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> Cached
+    for PartialObjectMeta<K>
+{
+}
+
+/// Kinds whose status is not read: their metadata is all the cache keeps.
+macro_rules! cached_as_metadata {
     ($($ty:ty),*) => {$(
-        impl Cached for $ty {
-            fn keep_status_fields(&mut self) {
-                self.spec = Default::default();
-                self.status = None;
+        impl Cacheable for $ty {
+            type Cached = PartialObjectMeta<$ty>;
+            fn into_cached(self) -> Self::Cached {
+                PartialObjectMeta {
+                    types: None,
+                    metadata: self.metadata,
+                    _phantom: std::marker::PhantomData,
+                }
             }
         }
     )*};
 }
-cached_without_status!(
+cached_as_metadata!(
     Service,
     PodDisruptionBudget,
     HorizontalPodAutoscaler,
@@ -176,8 +247,28 @@ cached_without_status!(
     Ingress
 );
 
-/// Slim `obj` down to what the cache keeps of it; `manager` is the operator's field manager.
-pub fn slim_down<K: Cached>(obj: &mut K, manager: &str) {
+/// What the cache keeps of `obj`; `manager` is the operator's field manager.
+pub fn cache<K: Cacheable>(mut obj: K, manager: &str) -> K::Cached {
+    slim_down(&mut obj, manager);
+    obj.into_cached()
+}
+
+/// A watch event of full objects as one of cached objects.
+pub fn cache_event<K: Cacheable>(
+    event: watcher::Event<K>,
+    manager: &str,
+) -> watcher::Event<K::Cached> {
+    match event {
+        watcher::Event::Apply(obj) => watcher::Event::Apply(cache(obj, manager)),
+        watcher::Event::Delete(obj) => watcher::Event::Delete(cache(obj, manager)),
+        watcher::Event::InitApply(obj) => watcher::Event::InitApply(cache(obj, manager)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+/// Slim `obj`'s metadata down to what the cache keeps of it.
+fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) {
     let managed = obj.meta_mut().managed_fields.take().unwrap_or_default();
     let owned = managed
         .iter()
@@ -191,7 +282,7 @@ pub fn slim_down<K: Cached>(obj: &mut K, manager: &str) {
         let value = serde_json::to_value(&*obj).ok()?;
         Some(diff::fingerprint(&diff::owned_part(&value, &fields.0)))
     });
-    let replicas_manager = K::TRACKS_REPLICAS
+    let replicas_manager = K::Cached::TRACKS_REPLICAS
         .then(|| replicas_manager(&managed))
         .flatten();
     let meta = obj.meta_mut();
@@ -212,7 +303,6 @@ pub fn slim_down<K: Cached>(obj: &mut K, manager: &str) {
     if let Some(owners) = meta.owner_references.as_mut() {
         owners.retain(|owner| owner.controller == Some(true));
     }
-    obj.keep_status_fields();
 }
 
 /// The manager whose entry in `managedFields` holds `spec.replicas`; the latest when several
@@ -274,7 +364,7 @@ impl Stores {
         }
         listed(&self.crds)
             && ChildKind::ALL.iter().all(|&kind| {
-                !self.serves(kind) || with_kind!(kind, self, |store, T| listed::<T>(store))
+                !self.serves(kind) || with_kind!(kind, self, |store, _T| listed(store))
             })
     }
 
@@ -317,9 +407,9 @@ impl Stores {
 
     pub(super) fn lookup(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
         with_kind!(kind, self, |store, T| {
-            Some(ObservedChild::of(
-                &*store.get(&ObjectRef::<T>::new(name).within(ns))?,
-            ))
+            Some(ObservedChild::of(&*store.get(
+                &ObjectRef::<<T as Cacheable>::Cached>::new(name).within(ns),
+            )?))
         })
     }
 
@@ -351,7 +441,7 @@ impl Stores {
     ) -> Vec<(String, String)> {
         with_kind!(kind, self, |store, T| {
             store
-                .state_filter(|o: &T| {
+                .state_filter(|o: &<T as Cacheable>::Cached| {
                     // The uid first: it rules out almost every object without allocating.
                     controlled_by(o, uid)
                         && o.meta().namespace.as_deref() == Some(ns)
@@ -396,10 +486,7 @@ pub(super) async fn fetch(
                 name: name.to_string(),
                 source,
             })?
-            .map(|mut obj| {
-                slim_down(&mut obj, manager);
-                ObservedChild::of(&obj)
-            })
+            .map(|obj| ObservedChild::of(&cache(obj, manager)))
     });
     Ok(found)
 }
@@ -459,14 +546,15 @@ mod tests {
                    "lastUpdateTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"})
         };
         let cached = |conditions: serde_json::Value| {
-            let mut d: Deployment = serde_json::from_value(json!({
+            let d: Deployment = serde_json::from_value(json!({
                 "metadata": {"name": "shop"},
-                "spec": {"selector": {}, "template": {}},
+                "spec": {"replicas": 2, "selector": {}, "template": {}},
                 "status": {"readyReplicas": 1, "conditions": conditions}
             }))
             .unwrap();
-            slim_down(&mut d, "serverless-operator");
-            d.status.unwrap()
+            let cached = cache(d, "serverless-operator");
+            assert_eq!(cached.replicas, Some(2));
+            cached.status.unwrap()
         };
         let healthy = cached(json!([
             condition("Available", "True", "MinimumReplicasAvailable"),

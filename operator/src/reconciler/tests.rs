@@ -128,12 +128,12 @@ macro_rules! caches {
     ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {
         /// Cache writers, so a test can put objects in the stores the reconciler reads.
         struct Caches {
-            $($field: Writer<$ty>,)*
+            $($field: Writer<<$ty as caches::Cacheable>::Cached>,)*
             crds: Writer<PartialObjectMeta<CustomResourceDefinition>>,
         }
 
         fn caches() -> (Stores, Caches) {
-            $(let $field = pair::<$ty>();)*
+            $(let $field = pair::<<$ty as caches::Cacheable>::Cached>();)*
             let crds = pair();
             (
                 Stores { $($field: $field.0,)* crds: crds.0, cold_starts: Default::default() },
@@ -146,9 +146,9 @@ macro_rules! caches {
             fn put(&mut self, kind: ChildKind, value: Value) {
                 match kind {
                     $(ChildKind::$kind => {
-                        let mut obj: $ty = serde_json::from_value(value).unwrap();
-                        caches::slim_down(&mut obj, crate::labels::FIELD_MANAGER);
-                        self.$field.apply_watcher_event(&watcher::Event::Apply(obj))
+                        let obj: $ty = serde_json::from_value(value).unwrap();
+                        let cached = caches::cache(obj, crate::labels::FIELD_MANAGER);
+                        self.$field.apply_watcher_event(&watcher::Event::Apply(cached))
                     })*
                 }
             }
@@ -1161,12 +1161,12 @@ async fn a_cold_start_is_reported_once_in_status_metrics_and_an_event_over_budge
     let key = ObjectRef::new("shop-queue").within("prod");
     let at = |desired: i32, ready: i32| {
         let mut d = (*stores.deployments.get(&key).unwrap()).clone();
-        d.spec.replicas = Some(desired);
+        d.replicas = Some(desired);
         d.status.as_mut().unwrap().ready_replicas = Some(ready);
         d
     };
     // The watch as KEDA scales the worker from zero and its pod becomes ready.
-    let mut watch = |d: k8s_openapi::api::apps::v1::Deployment| {
+    let mut watch = |d: caches::CachedDeployment| {
         let event = watcher::Event::Apply(d);
         stores.cold_starts.watch_event(&event, &stores.deployments);
         filled.deployments.apply_watcher_event(&event);
