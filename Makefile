@@ -126,7 +126,7 @@ e2e: build cluster-up $(if $(E2E_KUBECONFIG),,e2e-image) ## End-to-end suite aga
 		export OPERATOR_IMAGE=$(PUSHED_IMAGE) IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY); \
 	fi; \
 	OPERATOR_BIN=$(CURDIR)/$(OPERATOR) KEDA_CRDS=$$(e2e/keda/crds.sh) ARGOCD_CRDS=$$(e2e/argocd/crds.sh) \
-	$(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
+	E2E_ARGOCD=$${E2E_ARGOCD:-1} $(CARGO) test --locked -p serverless-e2e -- --test-threads=$${E2E_THREADS:-4}
 
 # The image tests compare both builds; the install test runs the pushed one on the real node,
 # and the Flask FaaS test the samples' images.

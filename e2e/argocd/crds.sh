@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Print a directory holding Argo CD's CRDs (Application, AppProject, ApplicationSet) from the
-# pinned module, to validate config/argocd against a real API server. Argo CD itself is not
-# run: it cannot be built from the module proxy (its gitops-engine dependency does not resolve).
+# Print a directory holding Argo CD's CRDs (Application, AppProject, ApplicationSet) of the
+# version the wrapper module ./argocd pins, to validate config/argocd against a real API server.
+# Only the module is downloaded (through the module proxy); nothing is built (build.sh does that,
+# for up.sh).
 set -euo pipefail
-# shellcheck source=../process.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../process.sh"
-# shellcheck source=../gobuild.sh
-source "$E2E_DIR/gobuild.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The newest release whose go.mod this machine's Go accepts (v3.6 needs Go 1.27).
-ARGOCD_VERSION="${ARGOCD_VERSION:-v3.5.0}"
-dir="$(module_info github.com/argoproj/argo-cd/v3 "$ARGOCD_VERSION" Dir)"
-[ -d "$dir/manifests/crds" ] || die "Argo CD CRDs not found in $dir"
-out="$CACHE_ROOT/argocd-crds/$ARGOCD_VERSION"
+version="$(argocd_version)"
+# v3.6 needs Go 1.27: `go mod download` refuses the module under an older Go.
+toolchain="$(go_toolchain "$ARGOCD_MODDIR")"
+# shellcheck disable=SC2031 # go_build sets its own in a subshell; this one is for module_info
+[ -z "$toolchain" ] || export GOTOOLCHAIN="$toolchain"
+dir="$(module_info "$ARGOCD_MODULE" "$version" Dir)"
+[ -d "$dir/manifests/crds" ] || die "Argo CD CRDs not found in ${dir:-the module cache} ($ARGOCD_MODULE@$version)"
+out="$CACHE_ROOT/argocd-crds/$version"
 mkdir -p "$out"
 cp "$dir"/manifests/crds/*-crd.yaml "$out/"
 chmod u+w "$out"/*.yaml

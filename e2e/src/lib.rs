@@ -956,3 +956,89 @@ pub fn get_raw(path: &str) -> Result<serde_json::Value, String> {
     }
     serde_json::from_str(&out.stdout).map_err(|e| e.to_string())
 }
+
+/// A working copy of a bare repository a loopback git server serves (Flux's, Argo CD's).
+pub struct Repo {
+    pub dir: PathBuf,
+}
+
+impl Repo {
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args([
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.invalid",
+            ])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let file = self.dir.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, content).expect("write");
+    }
+
+    /// Commit everything and push; the new revision.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["push", "-q", "origin", "main"]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+/// Copy the directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Wait until Deployment `name` runs `image` and Deployment `added` exists: a pushed change of
+/// an app's image and a new worker, converged.
+pub async fn wait_rolled_to(
+    deployments: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    name: &str,
+    image: &str,
+    added: &str,
+    timeout: Duration,
+) {
+    wait_for("the change to converge", timeout, || async move {
+        let current = deployments.get(name).await.map_err(|e| e.to_string())?;
+        let running = current
+            .spec
+            .template
+            .spec
+            .and_then(|p| p.containers[0].image.clone())
+            .unwrap_or_default();
+        let new = deployments
+            .get_opt(added)
+            .await
+            .map_err(|e| e.to_string())?;
+        if running == image && new.is_some() {
+            Ok(())
+        } else {
+            Err(format!("image {running}, {added} {}", new.is_some()))
+        }
+    })
+    .await;
+}

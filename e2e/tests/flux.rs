@@ -6,7 +6,6 @@
 //!
 //! One test in this binary: it runs cluster-wide Flux controllers for its duration.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -56,58 +55,6 @@ impl Drop for Flux {
         let _ = Command::new(repo().join("e2e/flux/down.sh"))
             .arg("--all")
             .status();
-    }
-}
-
-/// A working copy of the bare repository the git server serves.
-struct Repo {
-    dir: PathBuf,
-}
-
-impl Repo {
-    fn git(&self, args: &[&str]) {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args([
-                "-c",
-                "user.name=e2e",
-                "-c",
-                "user.email=e2e@example.invalid",
-            ])
-            .args(args)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn write(&self, path: &str, content: &str) {
-        let file = self.dir.join(path);
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-        std::fs::write(file, content).expect("write");
-    }
-
-    fn commit(&self, message: &str) {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "-m", message]);
-        self.git(&["push", "-q", "origin", "main"]);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
     }
 }
 
@@ -304,27 +251,13 @@ async fn flux_applies_updates_and_prunes_apps_from_git() {
     work.commit("new ledger image, an audit worker for thumbnails");
     nudge(&ns.client, &flux.objects).await;
     let deployments = ns.api::<Deployment>();
-    wait_for("the change to converge", TIMEOUT, || {
-        let deployments = deployments.clone();
-        async move {
-            let ledger = deployments.get("ledger").await.map_err(|e| e.to_string())?;
-            let image = ledger
-                .spec
-                .template
-                .spec
-                .and_then(|p| p.containers[0].image.clone())
-                .unwrap_or_default();
-            let audit = deployments
-                .get_opt("thumbnails-audit")
-                .await
-                .map_err(|e| e.to_string())?;
-            if image == LEDGER_V2 && audit.is_some() {
-                Ok(())
-            } else {
-                Err(format!("image {image}, audit {}", audit.is_some()))
-            }
-        }
-    })
+    wait_rolled_to(
+        &deployments,
+        "ledger",
+        LEDGER_V2,
+        "thumbnails-audit",
+        TIMEOUT,
+    )
     .await;
     ns.wait_ready("ledger", TIMEOUT).await;
     ns.wait_ready("thumbnails", TIMEOUT).await;
