@@ -39,6 +39,10 @@ const OPERATOR_NS: &str = "serverless-operator-system";
 /// The Applications of config/argocd.
 const OPERATOR_APP: &str = "serverless-operator";
 const APPS_APP: &str = "serverless-apps";
+/// config/argocd's root Application, which syncs the two above from Git (app of apps).
+const ROOT_APP: &str = "serverless";
+/// Where the two Applications are in Git.
+const CHILD_APPS: &str = "config/argocd/apps/applications.yaml";
 /// The repoURL config/argocd ships with, for the user to replace.
 const PLACEHOLDER_REPO: &str = "https://git.example.com/platform/serverless.git";
 const CRD: &str = "serverlessapps.serverless-operator.dev";
@@ -105,7 +109,8 @@ impl Drop for ArgoCd {
                 ArgoCd::controller_log_tail()
             );
         }
-        for app in [APPS_APP, OPERATOR_APP] {
+        // The root first: it would recreate the others.
+        for app in [ROOT_APP, APPS_APP, OPERATOR_APP] {
             let _ = kubectl(&[
                 "delete",
                 "applications.argoproj.io",
@@ -121,6 +126,7 @@ impl Drop for ArgoCd {
             "appprojects.argoproj.io",
             APPS_APP,
             OPERATOR_APP,
+            "serverless-root",
             "-n",
             ARGOCD_NS,
             "--ignore-not-found",
@@ -379,13 +385,19 @@ async fn argocd_syncs_the_install_and_apps_from_git() {
     copy_dir(&repo().join("crds"), &work.dir.join("crds"));
     work.write("apps/fixed-size.yaml", &sample("fixed-size.yaml"));
     work.write("apps/queue-worker.yaml", &sample("queue-worker.yaml"));
-    // With the real node, the install as a user with their own registry commits it.
+    // The Applications point at the user's repository (and, with the real node, at the install
+    // a user with their own registry commits).
+    let mut children = std::fs::read_to_string(work.dir.join(CHILD_APPS))
+        .expect("applications")
+        .replace(PLACEHOLDER_REPO, &repo_url);
     if let Some(node) = &node {
         work.write(
             "install/kustomization.yaml",
             &node.install_kustomization("../config/default"),
         );
+        children = children.replace("path: config/default", "path: install");
     }
+    work.write(CHILD_APPS, &children);
     let mut revision = work.commit("install the operator and two apps");
 
     // config/argocd as the README says (`kubectl apply --server-side -k config/argocd`), with
@@ -395,10 +407,7 @@ async fn argocd_syncs_the_install_and_apps_from_git() {
         repo().join("config/argocd").to_str().expect("path"),
     ]);
     assert!(rendered.success, "kubectl kustomize: {}", rendered.stderr);
-    let mut install = rendered.stdout.replace(PLACEHOLDER_REPO, &repo_url);
-    if node.is_some() {
-        install = install.replace("path: config/default", "path: install");
-    }
+    let install = rendered.stdout.replace(PLACEHOLDER_REPO, &repo_url);
     let started = Instant::now();
     let out = kubectl_with(
         &admin_kubeconfig(),
@@ -472,20 +481,27 @@ async fn argocd_syncs_the_install_and_apps_from_git() {
         operator_done.summary(),
         apps_done.summary()
     );
-    // Sync waves order the resources of one sync; these two Applications, applied by kubectl,
-    // sync side by side. Without the CRD the apps' first sync fails and Argo CD retries it
-    // (after 10 s): the order is reported, not asserted (on the suite's cluster the CRD exists).
+    // Sync waves: the root creates the apps' Application only once the operator's is Healthy,
+    // after its sync installed the CRD.
+    let apps_created = apps
+        .get(APPS_APP)
+        .await
+        .expect("apps Application")
+        .metadata
+        .creation_timestamp
+        .expect("created")
+        .0;
+    let operator_synced: jiff::Timestamp = operator_done
+        .synced_at
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", operator_done.synced_at));
     eprintln!(
-        "argocd: order: operator's last sync {} - {}, apps' last sync {} - {} ({})",
-        operator_done.sync_started_at,
-        operator_done.synced_at,
-        apps_done.sync_started_at,
-        apps_done.synced_at,
-        if apps_done.sync_started_at >= operator_done.synced_at {
-            "apps after the operator"
-        } else {
-            "apps before the operator finished: no wave order"
-        }
+        "argocd: operator synced {operator_synced}, apps' Application created {apps_created}"
+    );
+    assert!(
+        apps_created >= operator_synced,
+        "the apps' Application came before the operator's sync finished: {}",
+        apps_done.summary()
     );
     for app in ["ledger", "thumbnails"] {
         assert_eq!(
@@ -711,21 +727,21 @@ async fn argocd_syncs_the_install_and_apps_from_git() {
         "Argo CD pruned the operator when its path could not be rendered"
     );
 
-    // 9. The operator's Application deleted with cascade (its resources finalizer): Argo CD
-    //    deletes the operator, but never the CRD (Delete=false), so every app stays.
+    // 9. The operator's Application removed from Git, with cascade (its resources finalizer):
+    //    the root prunes it and Argo CD deletes the operator, but never the CRD (Delete=false),
+    //    so every app stays.
     let patch = json!({"metadata": {"finalizers": ["resources-finalizer.argocd.argoproj.io"]}});
     apps.patch(OPERATOR_APP, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("finalizer");
-    let out = kubectl(&[
-        "delete",
-        "applications.argoproj.io",
-        OPERATOR_APP,
-        "-n",
-        ARGOCD_NS,
-        "--timeout=120s",
-    ]);
-    assert!(out.success, "deleting the Application: {}", out.stderr);
+    let only_apps: Vec<&str> = children
+        .split("\n---\n")
+        .filter(|doc| doc.contains(&format!("name: {APPS_APP}\n")))
+        .collect();
+    assert_eq!(only_apps.len(), 1, "{children}");
+    work.write(CHILD_APPS, only_apps[0]);
+    work.commit("remove the operator's Application");
+    refresh(&apps, ROOT_APP).await;
     wait_for("Argo CD to delete the operator", TIMEOUT, || {
         let deployments = operator_deployments.clone();
         async move {

@@ -95,6 +95,7 @@ async fn install_manifests_build_and_are_accepted_by_the_api_server() {
     ))
     .await;
     dry_run("config/argocd", &kustomize("config/argocd"));
+    dry_run("config/argocd/apps", &kustomize("config/argocd/apps"));
 
     let flux_crds = flux_crds();
     apply_crds(flux_crds).await;

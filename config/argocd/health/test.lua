@@ -1,6 +1,8 @@
--- Runs health.lua against sample ServerlessApp statuses with Lua 5.1 (Argo CD's dialect).
--- Usage: lua5.1 test.lua  (from this directory). Exits non-zero on the first mismatch.
-local check = assert(loadfile("health.lua"))
+-- Runs health.lua against sample ServerlessApp statuses, and application.lua against sample
+-- Application statuses, with Lua 5.1 (Argo CD's dialect).
+-- Usage: lua5.1 test.lua  (from this directory). Exits non-zero if any case fails.
+local checks = { ServerlessApp = assert(loadfile("health.lua")),
+                 Application = assert(loadfile("application.lua")) }
 
 local function condition(type_, status, reason, message)
   return { type = type_, status = status, reason = reason, message = message }
@@ -36,11 +38,18 @@ local cases = {
     obj = { metadata = { generation = 2 }, status = { observedGeneration = 2, conditions = {
       condition("Ready", "False", "ApplyFailed", "applying Deployment shop: denied"),
       condition("Stalled", "True", "ApplyFailed", "applying Deployment shop: denied") } } } },
+  { kind = "Application", name = "Application not assessed yet", expect = "Progressing",
+    obj = { metadata = { name = "serverless-operator" } } },
+  { kind = "Application", name = "Application healthy", expect = "Healthy",
+    obj = { status = { health = { status = "Healthy" } } } },
+  { kind = "Application", name = "Application degraded", expect = "Degraded", message = "1 app Stalled",
+    obj = { status = { health = { status = "Degraded", message = "1 app Stalled" } } } },
 }
 
 local failures = 0
 for _, case in ipairs(cases) do
   local env = { obj = case.obj, ipairs = ipairs, pairs = pairs, tostring = tostring }
+  local check = checks[case.kind or "ServerlessApp"]
   setfenv(check, env)
   local hs = check()
   local ok = hs.status == case.expect and (case.message == nil or hs.message == case.message)
