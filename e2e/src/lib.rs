@@ -922,10 +922,10 @@ impl RealNode {
     /// kustomization's directory) as a user with their own registry would, with the operator
     /// pinned to this node.
     pub fn install_kustomization(&self, config_default: &str) -> String {
-        let (name, tag) = self
-            .operator_image
-            .rsplit_once(':')
-            .expect("OPERATOR_IMAGE has a tag");
+        // By digest: the node keeps an image it pulled before under the same tag.
+        let pinned = self.pinned(&self.operator_image);
+        let (tagged, digest) = pinned.split_once('@').expect("pinned");
+        let (name, _tag) = tagged.rsplit_once(':').expect("OPERATOR_IMAGE has a tag");
         let placement = Self::placement();
         let patch = json!([
             {"op": "add", "path": "/spec/template/spec/nodeSelector", "value": placement["nodeSelector"]},
@@ -939,7 +939,7 @@ resources:
 images:
   - name: ghcr.io/serverless-operator/serverless-operator
     newName: {name}
-    newTag: {tag}
+    digest: {digest}
 patches:
   - target: {{kind: Deployment, name: serverless-operator}}
     patch: '{patch}'

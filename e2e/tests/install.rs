@@ -119,12 +119,19 @@ async fn install_runs_in_pods_on_the_real_node_and_hands_over_the_lease() {
     );
     let pods: Api<Pod> = Api::namespaced(client.clone(), SYSTEM_NS);
     let running = operator_pods(&pods).await;
+    let pushed = node.pinned(&node.operator_image);
+    let (_, digest) = pushed.split_once('@').expect("pinned");
     for pod in &running {
         let spec = pod.spec.clone().unwrap_or_default();
         assert_eq!(spec.node_name.as_deref(), Some(node.name.as_str()));
         let status = pod.status.clone().unwrap_or_default();
         let container = &status.container_statuses.unwrap_or_default()[0];
-        assert_eq!(container.image, node.operator_image);
+        // The image pushed last, not one the node pulled before under the same tag.
+        assert!(
+            container.image_id.ends_with(digest),
+            "runs {}, not the pushed {pushed}",
+            container.image_id
+        );
         assert!(
             container.image_id.contains("sha256:"),
             "pulled by digest: {}",
