@@ -40,10 +40,15 @@ local cases = {
       condition("Stalled", "True", "ApplyFailed", "applying Deployment shop: denied") } } } },
   { kind = "Application", name = "Application not assessed yet", expect = "Progressing",
     obj = { metadata = { name = "serverless-operator" } } },
-  { kind = "Application", name = "Application healthy", expect = "Healthy",
-    obj = { status = { health = { status = "Healthy" } } } },
+  { kind = "Application", name = "Application missing before its first sync", expect = "Progressing",
+    obj = { status = { health = { status = "Missing" }, sync = { status = "OutOfSync" } } } },
+  { kind = "Application", name = "Application healthy over nothing yet", expect = "Progressing",
+    obj = { status = { health = { status = "Healthy" }, sync = { status = "OutOfSync" } } } },
+  { kind = "Application", name = "Application synced and healthy", expect = "Healthy",
+    obj = { status = { health = { status = "Healthy" }, sync = { status = "Synced" } } } },
   { kind = "Application", name = "Application degraded", expect = "Degraded", message = "1 app Stalled",
-    obj = { status = { health = { status = "Degraded", message = "1 app Stalled" } } } },
+    obj = { status = { health = { status = "Degraded", message = "1 app Stalled" },
+      sync = { status = "Synced" } } } },
 }
 
 local failures = 0
