@@ -18,10 +18,6 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 
-/// Cache-only annotation of a cached Deployment: the field manager that last set its
-/// `spec.replicas` (from `managedFields`). Never sent.
-pub const REPLICAS_MANAGER: &str = "serverless-operator.dev/replicas-manager";
-
 /// Field managers that scale a Deployment for an autoscaler: the HorizontalPodAutoscaler
 /// controller (which also carries out KEDA's ScaledObjects) and KEDA's operator (to and from
 /// zero, as upstream's binary `keda` or a build named `keda-operator`). The operator's own
@@ -328,12 +324,7 @@ fn component_status(
         return status;
     };
     status.last_cold_start = observed.cold_starts.get(&name).cloned();
-    status.replicas_manager = deployment
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(REPLICAS_MANAGER))
-        .cloned();
+    status.replicas_manager = deployment.owned.replicas_manager.clone();
     status.replicas_overridden = scaler != Scaler::Fixed
         && status
             .replicas_manager
@@ -438,7 +429,7 @@ mod tests {
     use k8s_openapi::api::apps::v1::Deployment;
 
     use super::*;
-    use crate::reconciler::caches::Cacheable;
+    use crate::reconciler::caches::{Cacheable, Owned};
     use crate::testing::TestApp;
 
     #[test]
@@ -457,7 +448,7 @@ mod tests {
                                            "reason": reason}]}
             }))
             .unwrap()
-            .into_cached()
+            .into_cached(Default::default())
         };
         let status_with = |d: &CachedDeployment| {
             let observed = Observed {
@@ -508,14 +499,16 @@ mod tests {
             .build();
         let deployment = |manager: &str| -> CachedDeployment {
             serde_json::from_value::<Deployment>(json!({
-                "metadata": {"name": "shop", "generation": 1,
-                             "annotations": {REPLICAS_MANAGER: manager}},
+                "metadata": {"name": "shop", "generation": 1},
                 "spec": {"replicas": 2, "selector": {}, "template": {}},
                 "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
                            "readyReplicas": 2, "availableReplicas": 2}
             }))
             .unwrap()
-            .into_cached()
+            .into_cached(Owned {
+                fingerprint: None,
+                replicas_manager: Some(manager.to_string()),
+            })
         };
         let status_with = |d: &CachedDeployment, previous: Option<&ServerlessAppStatus>| {
             let observed = Observed {

@@ -12,6 +12,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+use std::marker::PhantomData;
+
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -22,8 +24,7 @@ use super::cold_start::{ColdStarts, Scale};
 use crate::children::{ChildKind, HTTPScaledObject, ScaledObject};
 use crate::diff;
 use crate::error::{Error, Result};
-use crate::labels::APP_LABEL;
-use crate::status::REPLICAS_MANAGER;
+use crate::children::keda::KedaStatus;
 
 macro_rules! stores {
     ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {
@@ -86,17 +87,26 @@ macro_rules! with_kind {
 }
 pub(crate) use with_kind;
 
-/// Cache-only annotation holding the [`diff::fingerprint`] of the part of the child the
-/// operator's field manager owns. Never sent: the operator only ever applies desired objects.
-pub const OWNED_FINGERPRINT: &str = "serverless-operator.dev/owned-fingerprint";
+/// What a child's `managedFields` tell, kept in its cached type once they are dropped.
+#[derive(Clone, Debug, Default)]
+pub struct Owned {
+    /// The [`diff::fingerprint`] of the part of the child the operator's field manager owns;
+    /// None when it owns nothing.
+    pub fingerprint: Option<u64>,
+    /// The field manager that last set `spec.replicas` (Deployments).
+    pub replicas_manager: Option<String>,
+}
 
-/// A child as its cache keeps it: its metadata slimmed by [`cache`] (name, uid, generation, the
-/// app label, the controller, the fingerprint of what the operator owns), and of its spec and
+/// A child as its cache keeps it: its metadata slimmed by [`cache`] (name, namespace, uid,
+/// generation, the controller), what its `managedFields` tell ([`Owned`]), and of its spec and
 /// status only what the status reads, in a type no larger than that. Whole Kubernetes types
-/// cost their full size before any field is set (2.4 KB for a Deployment), in each of thousands.
+/// cost their full size before any field is set (2.4 KB for a Deployment), in each of thousands,
+/// and so does a label or annotation map (half a kilobyte for one entry).
 pub trait Cached: Resource<DynamicType = ()> + Clone + Send + Sync + 'static {
     /// Whether the status shows who set its `spec.replicas`.
     const TRACKS_REPLICAS: bool = false;
+    /// What its `managedFields` told.
+    fn owned(&self) -> &Owned;
     /// `spec.replicas`, for the replica handover.
     fn replicas(&self) -> Option<i32> {
         None
@@ -120,13 +130,40 @@ pub trait Cacheable:
 {
     type Cached: Cached;
     /// What the cache keeps of it, its metadata already slimmed.
-    fn into_cached(self) -> Self::Cached;
+    fn into_cached(self, owned: Owned) -> Self::Cached;
+}
+
+/// The [`Resource`] of a cached type: that of the API type it stands for, `$api`.
+macro_rules! resource_as {
+    ($api:ty) => {
+        type DynamicType = ();
+        type Scope = kube::core::NamespaceResourceScope;
+        fn kind(dt: &()) -> Cow<'_, str> {
+            <$api>::kind(dt)
+        }
+        fn group(dt: &()) -> Cow<'_, str> {
+            <$api>::group(dt)
+        }
+        fn version(dt: &()) -> Cow<'_, str> {
+            <$api>::version(dt)
+        }
+        fn plural(dt: &()) -> Cow<'_, str> {
+            <$api>::plural(dt)
+        }
+        fn meta(&self) -> &ObjectMeta {
+            &self.metadata
+        }
+        fn meta_mut(&mut self) -> &mut ObjectMeta {
+            &mut self.metadata
+        }
+    };
 }
 
 /// A cached Deployment: what the status, the replica handover and the cold-start timing read.
 #[derive(Clone, Debug, Default)]
 pub struct CachedDeployment {
     pub metadata: ObjectMeta,
+    pub owned: Owned,
     /// `spec.replicas`.
     pub replicas: Option<i32>,
     /// Of its conditions, only those the status reads.
@@ -134,30 +171,14 @@ pub struct CachedDeployment {
 }
 
 impl Resource for CachedDeployment {
-    type DynamicType = ();
-    type Scope = kube::core::NamespaceResourceScope;
-    fn kind(dt: &()) -> Cow<'_, str> {
-        Deployment::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        Deployment::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        Deployment::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        Deployment::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    resource_as!(Deployment);
 }
 
 impl Cached for CachedDeployment {
     const TRACKS_REPLICAS: bool = true;
+    fn owned(&self) -> &Owned {
+        &self.owned
+    }
     fn replicas(&self) -> Option<i32> {
         self.replicas
     }
@@ -176,7 +197,7 @@ impl Cached for CachedDeployment {
 
 impl Cacheable for Deployment {
     type Cached = CachedDeployment;
-    fn into_cached(self) -> CachedDeployment {
+    fn into_cached(self, owned: Owned) -> CachedDeployment {
         // Of its conditions, only the two the status reads, without their times: a rollout's
         // Available and Progressing take a few hundred bytes in each of thousands.
         let status = self.status.map(|mut status| {
@@ -202,38 +223,89 @@ impl Cacheable for Deployment {
         });
         CachedDeployment {
             metadata: self.metadata,
+            owned,
             replicas: self.spec.replicas,
             status,
         }
     }
 }
 
-/// KEDA's ScaledObject keeps its status (whether a trigger is active).
-impl Cached for ScaledObject {}
+/// A cached ScaledObject: its status tells whether a trigger is active.
+#[derive(Clone, Debug, Default)]
+pub struct CachedScaledObject {
+    pub metadata: ObjectMeta,
+    pub owned: Owned,
+    pub status: Option<KedaStatus>,
+}
 
-impl Cacheable for ScaledObject {
-    type Cached = ScaledObject;
-    fn into_cached(mut self) -> ScaledObject {
-        self.spec = Default::default();
-        self
+impl Resource for CachedScaledObject {
+    resource_as!(ScaledObject);
+}
+
+impl Cached for CachedScaledObject {
+    fn owned(&self) -> &Owned {
+        &self.owned
     }
 }
 
-impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> Cached
-    for PartialObjectMeta<K>
-{
+impl Cacheable for ScaledObject {
+    type Cached = CachedScaledObject;
+    fn into_cached(self, owned: Owned) -> CachedScaledObject {
+        CachedScaledObject {
+            metadata: self.metadata,
+            owned,
+            status: self.status,
+        }
+    }
 }
 
-/// Kinds whose status is not read: their metadata is all the cache keeps.
+/// A cached child of a kind whose status is not read: its metadata and what its
+/// `managedFields` told.
+pub struct CachedMeta<K> {
+    pub metadata: ObjectMeta,
+    pub owned: Owned,
+    kind: PhantomData<fn() -> K>,
+}
+
+// By hand: derived, they would require `K` itself to be `Clone` and `Debug`.
+impl<K> Clone for CachedMeta<K> {
+    fn clone(&self) -> Self {
+        CachedMeta {
+            metadata: self.metadata.clone(),
+            owned: self.owned.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for CachedMeta<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedMeta")
+            .field("metadata", &self.metadata)
+            .field("owned", &self.owned)
+            .finish()
+    }
+}
+
 macro_rules! cached_as_metadata {
     ($($ty:ty),*) => {$(
+        impl Resource for CachedMeta<$ty> {
+            resource_as!($ty);
+        }
+
+        impl Cached for CachedMeta<$ty> {
+            fn owned(&self) -> &Owned {
+                &self.owned
+            }
+        }
+
         impl Cacheable for $ty {
-            type Cached = PartialObjectMeta<$ty>;
-            fn into_cached(self) -> Self::Cached {
-                PartialObjectMeta {
-                    types: None,
+            type Cached = CachedMeta<$ty>;
+            fn into_cached(self, owned: Owned) -> Self::Cached {
+                CachedMeta {
                     metadata: self.metadata,
-                    _phantom: std::marker::PhantomData,
+                    owned,
+                    kind: PhantomData,
                 }
             }
         }
@@ -249,8 +321,8 @@ cached_as_metadata!(
 
 /// What the cache keeps of `obj`; `manager` is the operator's field manager.
 pub fn cache<K: Cacheable>(mut obj: K, manager: &str) -> K::Cached {
-    slim_down(&mut obj, manager);
-    obj.into_cached()
+    let owned = slim_down(&mut obj, manager);
+    obj.into_cached(owned)
 }
 
 /// A watch event of full objects as one of cached objects.
@@ -267,8 +339,9 @@ pub fn cache_event<K: Cacheable>(
     }
 }
 
-/// Slim `obj`'s metadata down to what the cache keeps of it.
-fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) {
+/// Slim `obj`'s metadata down to what the cache keeps of it, and return what its
+/// `managedFields` told.
+fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) -> Owned {
     let managed = obj.meta_mut().managed_fields.take().unwrap_or_default();
     let owned = managed
         .iter()
@@ -278,6 +351,7 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) {
                 && m.subresource.as_deref().unwrap_or_default().is_empty()
         })
         .and_then(|m| m.fields_v1.as_ref());
+    // Before the labels and annotations go: the operator sets some of them.
     let fingerprint = owned.and_then(|fields| {
         let value = serde_json::to_value(&*obj).ok()?;
         Some(diff::fingerprint(&diff::owned_part(&value, &fields.0)))
@@ -286,22 +360,20 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) {
         .then(|| replicas_manager(&managed))
         .flatten();
     let meta = obj.meta_mut();
-    let annotations: std::collections::BTreeMap<String, String> = fingerprint
-        .map(|f| (OWNED_FINGERPRINT.to_string(), format!("{f:016x}")))
-        .into_iter()
-        .chain(replicas_manager.map(|m| (REPLICAS_MANAGER.to_string(), m)))
-        .collect();
-    meta.annotations = (!annotations.is_empty()).then_some(annotations);
+    // Only what the reconciler reads: the controller (whose child: the app's uid says which
+    // app), the uid and generation. The watch tracks its resource version itself, and its label
+    // selector already chose the objects with the app label.
+    meta.annotations = None;
+    meta.labels = None;
     meta.creation_timestamp = None;
     meta.finalizers = None;
-    // Only what the reconciler reads: the app label (which app's child), the controller (whose
-    // child), the uid and generation. The watch tracks its resource version itself.
     meta.resource_version = None;
-    if let Some(labels) = meta.labels.as_mut() {
-        labels.retain(|key, _| key == APP_LABEL);
-    }
     if let Some(owners) = meta.owner_references.as_mut() {
         owners.retain(|owner| owner.controller == Some(true));
+    }
+    Owned {
+        fingerprint,
+        replicas_manager,
     }
 }
 
@@ -338,12 +410,9 @@ impl ObservedChild {
             .iter()
             .find(|r| r.controller == Some(true));
         ObservedChild {
-            fingerprint: obj
-                .annotations()
-                .get(OWNED_FINGERPRINT)
-                .and_then(|f| u64::from_str_radix(f, 16).ok()),
+            fingerprint: obj.owned().fingerprint,
             replicas: obj.replicas(),
-            replicas_held: obj.annotations().contains_key(REPLICAS_MANAGER),
+            replicas_held: obj.owned().replicas_manager.is_some(),
             generation: obj.meta().generation,
             controller_uid: controller.map(|r| r.uid.clone()),
             controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
@@ -432,20 +501,12 @@ impl Stores {
 
     /// Names and uids of the children of `kind` that the app with `uid` controls in `ns`. A scan
     /// of the whole cache: see [`super::Context::needs_prune`] for why that is rare.
-    pub(super) fn owned(
-        &self,
-        kind: ChildKind,
-        ns: &str,
-        app: &str,
-        uid: &str,
-    ) -> Vec<(String, String)> {
+    pub(super) fn owned(&self, kind: ChildKind, ns: &str, uid: &str) -> Vec<(String, String)> {
         with_kind!(kind, self, |store, T| {
             store
                 .state_filter(|o: &<T as Cacheable>::Cached| {
                     // The uid first: it rules out almost every object without allocating.
-                    controlled_by(o, uid)
-                        && o.meta().namespace.as_deref() == Some(ns)
-                        && o.labels().get(APP_LABEL).map(String::as_str) == Some(app)
+                    controlled_by(o, uid) && o.meta().namespace.as_deref() == Some(ns)
                 })
                 .iter()
                 .map(|o| (o.name_any(), o.uid().unwrap_or_default()))
@@ -505,7 +566,7 @@ mod tests {
             json!({"manager": manager, "operation": operation, "time": time,
                    "fieldsType": "FieldsV1", "fieldsV1": fields})
         };
-        let mut deployment: Deployment = serde_json::from_value(json!({
+        let deployment: Deployment = serde_json::from_value(json!({
             "metadata": {"name": "shop", "managedFields": [
                 entry("serverless-operator", "Apply", "2026-01-01T00:00:00Z",
                       json!({"f:spec": {"f:template": {}}})),
@@ -517,26 +578,20 @@ mod tests {
             "spec": {"replicas": 4, "selector": {}, "template": {}}
         }))
         .unwrap();
-        slim_down(&mut deployment, "serverless-operator");
-        assert_eq!(
-            deployment
-                .annotations()
-                .get(REPLICAS_MANAGER)
-                .map(String::as_str),
-            Some("kubectl")
-        );
-        assert!(deployment.metadata.managed_fields.is_none());
-        assert_eq!(deployment.spec.replicas, Some(4));
+        let cached = cache(deployment, "serverless-operator");
+        assert_eq!(cached.owned.replicas_manager.as_deref(), Some("kubectl"));
+        assert!(cached.metadata.managed_fields.is_none());
+        assert_eq!(cached.replicas, Some(4));
 
         // Other kinds have no replicas to tell of.
-        let mut service: Service = serde_json::from_value(json!({
+        let service: Service = serde_json::from_value(json!({
             "metadata": {"name": "shop", "managedFields": [
                 entry("kubectl", "Update", "2026-01-01T00:02:00Z", json!({"f:spec": {"f:replicas": {}}})),
             ]}
         }))
         .unwrap();
-        slim_down(&mut service, "serverless-operator");
-        assert!(service.annotations().get(REPLICAS_MANAGER).is_none());
+        let cached = cache(service, "serverless-operator");
+        assert!(cached.owned.replicas_manager.is_none());
     }
 
     #[test]

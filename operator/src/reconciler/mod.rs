@@ -290,7 +290,7 @@ async fn prune(
         desired.iter().map(|c| (c.kind(), c.name())).collect();
     let mut complete = true;
     for &kind in ChildKind::ALL.iter().filter(|&&k| ctx.stores.serves(k)) {
-        for (child, child_uid) in ctx.stores.owned(kind, ns, &name, &uid) {
+        for (child, child_uid) in ctx.stores.owned(kind, ns, &uid) {
             if wanted.contains(&(kind, child.clone())) {
                 continue;
             }
