@@ -21,10 +21,10 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 
 use super::cold_start::{ColdStarts, Scale};
+use crate::children::keda::KedaStatus;
 use crate::children::{ChildKind, HTTPScaledObject, ScaledObject};
 use crate::diff;
 use crate::error::{Error, Result};
-use crate::children::keda::KedaStatus;
 
 macro_rules! stores {
     ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {
