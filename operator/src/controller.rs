@@ -25,7 +25,7 @@ use crate::client::WATCH_TIMEOUT_SECS;
 use crate::footprint;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
-use crate::reconciler::caches::{Cacheable, cache_event};
+use crate::reconciler::caches::{self, Cacheable, cache_event};
 use crate::reconciler::cold_start::ColdStarts;
 use crate::reconciler::{self, Context, Settings, Stores};
 
@@ -268,9 +268,11 @@ fn own<K: Cacheable>(
     let config = watch_config().labels(&selector);
     let manager = manager.to_string();
     let (cold_starts, before) = (cold_starts.clone(), reader.clone());
+    let cached = reader.clone();
     let stream = watcher(api::<K>(client, namespace), config)
         .default_backoff()
         .map_ok(move |event| cache_event(event, &manager))
+        .try_filter(move |event| std::future::ready(!caches::unchanged(event, &cached)))
         // Before the cache takes the event: it still holds the version before it.
         .inspect_ok(move |event| cold_starts.watch_event(event, &before))
         .reflect(writer)

@@ -88,7 +88,7 @@ macro_rules! with_kind {
 pub(crate) use with_kind;
 
 /// What a child's `managedFields` tell, kept in its cached type once they are dropped.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Owned {
     /// The [`diff::fingerprint`] of the part of the child the operator's field manager owns;
     /// None when it owns nothing.
@@ -102,7 +102,9 @@ pub struct Owned {
 /// status only what the status reads, in a type no larger than that. Whole Kubernetes types
 /// cost their full size before any field is set (2.4 KB for a Deployment), in each of thousands,
 /// and so does a label or annotation map (half a kilobyte for one entry).
-pub trait Cached: Resource<DynamicType = ()> + Clone + Send + Sync + 'static {
+/// Equal when the reconciler would read the same from either: a watch event equal to what the
+/// cache holds changes nothing and reconciles nothing.
+pub trait Cached: Resource<DynamicType = ()> + Clone + PartialEq + Send + Sync + 'static {
     /// Whether the status shows who set its `spec.replicas`.
     const TRACKS_REPLICAS: bool = false;
     /// What its `managedFields` told.
@@ -160,7 +162,7 @@ macro_rules! resource_as {
 }
 
 /// A cached Deployment: what the status, the replica handover and the cold-start timing read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedDeployment {
     pub metadata: ObjectMeta,
     pub owned: Owned,
@@ -231,7 +233,7 @@ impl Cacheable for Deployment {
 }
 
 /// A cached ScaledObject: its status tells whether a trigger is active.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedScaledObject {
     pub metadata: ObjectMeta,
     pub owned: Owned,
@@ -275,6 +277,12 @@ impl<K> Clone for CachedMeta<K> {
             owned: self.owned.clone(),
             kind: PhantomData,
         }
+    }
+}
+
+impl<K> PartialEq for CachedMeta<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.metadata == other.metadata && self.owned == other.owned
     }
 }
 
@@ -336,6 +344,18 @@ pub fn cache_event<K: Cacheable>(
         watcher::Event::InitApply(obj) => watcher::Event::InitApply(cache(obj, manager)),
         watcher::Event::Init => watcher::Event::Init,
         watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+/// Whether `event` brings a version of an object the same, once cached, as the one `cache`
+/// holds: a status write of a kind whose status is not read, a Deployment's rollout condition
+/// moving on, a `managedFields` time. Such events need neither the cache nor a reconcile.
+pub fn unchanged<K: Cached>(event: &watcher::Event<K>, cache: &Store<K>) -> bool {
+    match event {
+        watcher::Event::Apply(obj) => cache
+            .get(&ObjectRef::from_obj(obj))
+            .is_some_and(|cached| *cached == *obj),
+        _ => false,
     }
 }
 
@@ -641,5 +661,60 @@ mod tests {
                 (Some("ReplicaFailure"), Some("ReplicaFailure says"), true)
             ]
         );
+    }
+
+    /// Only a change the reconciler would read passes the watch: a status write of an HPA (whose
+    /// status is not cached) or a newer resource version alone do not.
+    #[test]
+    fn events_equal_to_the_cache_change_nothing() {
+        use kube::runtime::reflector;
+        let hpa = |generation: i64, rv: &str, status: serde_json::Value| {
+            let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+                "metadata": {"name": "shop-pool", "namespace": "t", "uid": "u1",
+                             "generation": generation, "resourceVersion": rv},
+                "spec": {"maxReplicas": 3, "scaleTargetRef": {"kind": "Deployment", "name": "shop-pool"}},
+                "status": status,
+            }))
+            .unwrap();
+            cache(hpa, "serverless-operator")
+        };
+        let (store, mut writer) = reflector::store();
+        let first = watcher::Event::Apply(hpa(1, "10", json!({"desiredReplicas": 1})));
+        assert!(
+            !unchanged(&first, &store),
+            "an object not cached yet is news"
+        );
+        writer.apply_watcher_event(&first);
+        let status_only = watcher::Event::Apply(hpa(1, "11", json!({"desiredReplicas": 2})));
+        assert!(unchanged(&status_only, &store));
+        let spec_change = watcher::Event::Apply(hpa(2, "12", json!({"desiredReplicas": 2})));
+        assert!(!unchanged(&spec_change, &store));
+        let deleted = watcher::Event::Delete(hpa(1, "13", json!({})));
+        assert!(!unchanged(&deleted, &store), "a deletion always passes");
+
+        // A Deployment's slim status: ready replicas count, a rollout condition's reason does not.
+        let deployment = |ready: i32, reason: &str| {
+            let d: Deployment = serde_json::from_value(json!({
+                "metadata": {"name": "shop", "namespace": "t", "uid": "u2", "generation": 1},
+                "spec": {"replicas": 1, "selector": {}, "template": {}},
+                "status": {"readyReplicas": ready, "conditions": [
+                    {"type": "Progressing", "status": "True", "reason": reason}]},
+            }))
+            .unwrap();
+            cache(d, "serverless-operator")
+        };
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(deployment(
+            0,
+            "NewReplicaSetCreated",
+        )));
+        assert!(unchanged(
+            &watcher::Event::Apply(deployment(0, "ReplicaSetUpdated")),
+            &store
+        ));
+        assert!(!unchanged(
+            &watcher::Event::Apply(deployment(1, "ReplicaSetUpdated")),
+            &store
+        ));
     }
 }
