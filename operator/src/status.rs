@@ -230,12 +230,15 @@ pub struct Transition {
 
 /// The Events a written status change produces: a Warning when the app becomes Stalled or its
 /// stall changes (not on every retry of the same one, so a broken app does not flood Events),
-/// and a Normal `Ready` when it becomes Ready again: after a change of its spec (a later
-/// generation) or a stall. A new app's first rollout has no Event: its status says all of it,
-/// and an Event per new app doubled the writes that are not children while apps converge.
+/// and a Normal `Ready` when it becomes Ready again after a stall, or after the operator changed
+/// its children (`after_change`: an edit of the app, a hand edit undone), the end of what an
+/// `Applied` or `Deleted` Event began. A new app's first rollout has no Event: its status says
+/// all of it, and an Event per new app doubled the writes that are not children while apps
+/// converge. Nor has a scale-up (a cold start): traffic, not a person, caused it.
 pub fn transitions(
     previous: Option<&ServerlessAppStatus>,
     next: &ServerlessAppStatus,
+    after_change: bool,
 ) -> Vec<Transition> {
     let stalled = |s: Option<&ServerlessAppStatus>| {
         s.and_then(|s| {
@@ -277,8 +280,8 @@ pub fn transitions(
             ),
         });
     }
-    let first_rollout = next.observed_generation.unwrap_or(0) <= 1 && stalled(previous).is_none();
-    if is(Some(next), READY) && !is(previous, READY) && !first_rollout {
+    let recovered = stalled(previous).is_some();
+    if is(Some(next), READY) && !is(previous, READY) && (recovered || after_change) {
         out.push(Transition {
             warning: false,
             reason: "Ready".into(),
@@ -531,11 +534,11 @@ mod tests {
                 .filter(|t| t.reason == "ReplicasOverridden")
                 .count()
         };
-        assert_eq!(overrides(transitions(None, &by_hpa)), 0);
+        assert_eq!(overrides(transitions(None, &by_hpa, false)), 0);
 
         let by_person = status_with(&deployment("kubectl"), Some(&by_hpa));
         assert!(by_person.components[0].replicas_overridden);
-        let told = transitions(Some(&by_hpa), &by_person);
+        let told = transitions(Some(&by_hpa), &by_person, false);
         assert_eq!(told.len(), 1, "{told:?}");
         assert!(told[0].warning);
         assert_eq!(told[0].reason, "ReplicasOverridden");
@@ -547,12 +550,15 @@ mod tests {
         // The Ready condition is untouched: the replicas are available.
         assert!(is(Some(&by_person), READY));
         // Once per takeover.
-        assert_eq!(overrides(transitions(Some(&by_person), &by_person)), 0);
+        assert_eq!(
+            overrides(transitions(Some(&by_person), &by_person, false)),
+            0
+        );
 
         // The autoscaler takes them back: no longer overridden.
         let back = status_with(&deployment("kube-controller-manager"), Some(&by_person));
         assert!(!back.components[0].replicas_overridden);
-        assert_eq!(overrides(transitions(Some(&by_person), &back)), 0);
+        assert_eq!(overrides(transitions(Some(&by_person), &back, false)), 0);
     }
 
     fn with_conditions(conditions: &[(&str, &str, &str)]) -> ServerlessAppStatus {
@@ -592,39 +598,49 @@ mod tests {
         let first = |status: &ServerlessAppStatus| generation(status.clone(), 1);
         let stalled =
             |reason| with_conditions(&[(READY, "False", reason), (STALLED, "True", reason)]);
-        let reasons = |previous: Option<&ServerlessAppStatus>, next: &ServerlessAppStatus| {
-            transitions(previous, next)
+        let reasons = |previous: Option<&ServerlessAppStatus>,
+                       next: &ServerlessAppStatus,
+                       after_change: bool| {
+            transitions(previous, next, after_change)
                 .into_iter()
                 .map(|t| (t.warning, t.reason))
                 .collect::<Vec<_>>()
         };
 
-        assert_eq!(reasons(None, &progressing), vec![]);
+        assert_eq!(reasons(None, &progressing, false), vec![]);
+        // The end of an update the operator applied.
         assert_eq!(
-            reasons(Some(&progressing), &ready),
+            reasons(Some(&progressing), &ready, true),
             vec![(false, "Ready".to_string())]
         );
+        // A worker scaled up (a cold start), the spec unchanged: no news for a person.
+        assert_eq!(reasons(Some(&progressing), &ready, false), vec![]);
         // A new app's first rollout.
-        assert_eq!(reasons(None, &first(&ready)), vec![]);
-        assert_eq!(reasons(Some(&first(&progressing)), &first(&ready)), vec![]);
-        assert_eq!(reasons(Some(&ready), &ready), vec![]);
+        assert_eq!(reasons(None, &first(&ready), false), vec![]);
+        assert_eq!(
+            reasons(Some(&first(&progressing)), &first(&ready), false),
+            vec![]
+        );
+        // Ready all along: nothing became Ready.
+        assert_eq!(reasons(Some(&ready), &ready, true), vec![]);
         let failed = stalled("ApplyFailed");
         assert_eq!(
-            reasons(Some(&ready), &failed),
+            reasons(Some(&ready), &failed, false),
             vec![(true, "ApplyFailed".to_string())]
         );
         // The same stall again (a retry) is not news; another one is.
-        assert_eq!(reasons(Some(&failed), &failed), vec![]);
+        assert_eq!(reasons(Some(&failed), &failed, false), vec![]);
         assert_eq!(
-            reasons(Some(&failed), &stalled("NotOwned")),
+            reasons(Some(&failed), &stalled("NotOwned"), false),
             vec![(true, "NotOwned".to_string())]
         );
         assert_eq!(
-            reasons(Some(&failed), &ready),
-            vec![(false, "Ready".to_string())]
+            reasons(Some(&failed), &ready, false),
+            vec![(false, "Ready".to_string())],
+            "recovered from a stall"
         );
         assert_eq!(
-            reasons(Some(&first(&failed)), &first(&ready)),
+            reasons(Some(&first(&failed)), &first(&ready), false),
             vec![(false, "Ready".to_string())],
             "recovered from a stall"
         );

@@ -36,6 +36,8 @@ struct AppMemory {
     authorized: Option<Generation>,
     /// Its place in the progress-write budget, once it has waited for one.
     progress_slot: Option<tokio::time::Instant>,
+    /// Whether the operator changed its children (told in an Event) since it was last Ready.
+    changed: bool,
 }
 
 /// An app's uid and `metadata.generation`: one version of its spec.
@@ -113,6 +115,24 @@ impl Memory {
         if let Some(m) = self.lock().get_mut(&ObjectRef::from_obj(app)) {
             m.failures = 0;
         }
+    }
+
+    /// Remember that the operator changed the app's children, so its becoming Ready again is
+    /// told too.
+    pub(super) fn mark_changed(&self, app: &ServerlessApp) {
+        self.update(app, |m| m.changed = true);
+    }
+
+    /// Whether the children changed since the app was last Ready; with `ready` (it is Ready
+    /// now), that change is over and forgotten.
+    pub(super) fn changed_since_ready(&self, app: &ServerlessApp, ready: bool) -> bool {
+        let mut apps = self.lock();
+        let Some(m) = apps.get_mut(&ObjectRef::from_obj(app)) else {
+            return false;
+        };
+        let changed = m.changed;
+        m.changed &= !ready;
+        changed
     }
 
     pub(super) fn pruned(&self, app: &ServerlessApp) -> Option<PruneMark> {

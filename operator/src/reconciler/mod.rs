@@ -235,6 +235,9 @@ async fn reconcile_app(app: &ServerlessApp, ctx: &Context) -> Result<Action> {
     // A new app's children being created is no news: its status tells it.
     if status::reported(ctx.memory.current_status(app).as_ref()) {
         announce(ctx, app, "Applied", "Apply", &applied).await;
+        if !applied.is_empty() || !deleted.is_empty() {
+            ctx.memory.mark_changed(app);
+        }
     }
     announce(ctx, app, "Deleted", "Prune", &deleted).await;
     let status_due = report(app, ctx, &ns, &desired, failure.as_ref()).await?;

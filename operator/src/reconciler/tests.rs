@@ -169,6 +169,11 @@ impl Caches {
     /// Put an object in its cache as the API server would return it after an apply: the body
     /// plus server-side defaults, and for Deployments a rolled-out status.
     fn store(&mut self, child: &Child) {
+        self.store_edited(child, |_| {});
+    }
+
+    /// [`Caches::store`], with `edit` applied to the object last (a later status, say).
+    fn store_edited(&mut self, child: &Child, edit: impl FnOnce(&mut Value)) {
         let mut value = child.to_json().unwrap();
         value["metadata"]["managedFields"] = json!([{
             "manager": crate::labels::FIELD_MANAGER, "operation": "Apply",
@@ -207,6 +212,7 @@ impl Caches {
             }
             _ => {}
         }
+        edit(&mut value);
         self.put(child.kind(), value);
     }
 
@@ -238,9 +244,14 @@ fn fields_of(value: &Value) -> Value {
 }
 
 fn app(image: &str) -> ServerlessApp {
+    app_at(image, 3)
+}
+
+/// [`app`] at `generation`.
+fn app_at(image: &str, generation: i64) -> ServerlessApp {
     TestApp::new("shop")
         .namespace("prod")
-        .stored("app-uid", 3)
+        .stored("app-uid", generation)
         .image(image)
         .master(json!({"resources": {"requests": {"cpu": "0.5"}}, "replicas": {"max": 3}}))
         .worker(
@@ -514,13 +525,10 @@ async fn steady_state_resync_sends_no_request_at_all() {
     caches.store_all(&app);
     let h = harness(stores, None);
 
-    // First pass: children match, only the status is new.
+    // First pass: children match, only the status is new (and no Event: nothing the operator
+    // changed became Ready).
     h.reconcile(&app).await.unwrap();
-    assert_eq!(
-        h.writes(),
-        // The Ready Event follows the write that made the app Ready.
-        [format!("PATCH {STATUS}"), format!("POST {EVENTS}")]
-    );
+    assert_eq!(h.writes(), [format!("PATCH {STATUS}")]);
     let status = h.status_written();
     assert_eq!(condition(&status, "Ready").status, "True", "{status:#?}");
     assert_eq!(status.master.as_deref(), Some("1/1"));
@@ -545,6 +553,23 @@ async fn a_stale_app_cache_does_not_repeat_a_status_write() {
     caches.install_keda();
     let mut stale = app("img:1");
     stale.metadata.resource_version = Some("10".into());
+    // Stalled before (its children since fixed by hand): becoming Ready is told.
+    let stalled =
+        |type_: &str, status: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: "NotOwned".into(),
+            message: "Deployment shop is controlled by someone else".into(),
+            observed_generation: Some(3),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::UNIX_EPOCH,
+            ),
+        };
+    stale.status = Some(ServerlessAppStatus {
+        observed_generation: Some(3),
+        conditions: vec![stalled("Ready", "False"), stalled("Stalled", "True")],
+        ..ServerlessAppStatus::default()
+    });
     caches.store_all(&stale);
     let h = harness(stores, None);
 
@@ -1223,4 +1248,92 @@ async fn a_cold_start_is_reported_once_in_status_metrics_and_an_event_over_budge
     let h = harness(fresh, None).without_status_interval();
     h.reconcile(&app).await.unwrap();
     assert!(h.sent().is_empty(), "sent: {:?}", h.writes());
+}
+
+/// A `Ready` Event ends what an `Applied` one began (an update rolled out), never a worker's
+/// scale-up: traffic, not a person, started that, and a busy app would log one per cold start.
+#[tokio::test]
+async fn ready_again_is_told_after_an_update_not_after_a_scale_up() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let mut app = app("img:1");
+    caches.store_all(&app);
+    let h = harness(stores, None);
+    let deployment = |app: &ServerlessApp, name: &str| {
+        children::desired(app)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.kind() == ChildKind::Deployment && c.name() == name)
+            .unwrap()
+    };
+    let events = |h: &Harness| h.writes().iter().filter(|w| w.ends_with(EVENTS)).count();
+    // Reconcile, then let the app cache show the status written.
+    let step = async |h: &Harness, app: &mut ServerlessApp| {
+        h.reconcile(app).await.unwrap();
+        if h.writes().contains(&format!("PATCH {STATUS}")) {
+            app.status = Some(h.status_written());
+        }
+    };
+
+    step(&h, &mut app).await;
+    assert_eq!(
+        condition(app.status.as_ref().unwrap(), "Ready").status,
+        "True"
+    );
+    assert_eq!(events(&h), 0, "{:?}", h.writes());
+    h.take();
+
+    // KEDA scales the queue worker from zero; its pod is not ready yet, then it is.
+    let queue = deployment(&app, "shop-queue");
+    caches.store_edited(&queue, |d| {
+        d["spec"]["replicas"] = json!(1);
+        d["status"] = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1});
+    });
+    step(&h, &mut app).await;
+    assert_eq!(
+        condition(app.status.as_ref().unwrap(), "Ready").status,
+        "False"
+    );
+    h.take();
+    caches.store_edited(&queue, |d| {
+        d["spec"]["replicas"] = json!(1);
+        d["status"] = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                             "readyReplicas": 1, "availableReplicas": 1});
+    });
+    step(&h, &mut app).await;
+    assert_eq!(
+        condition(app.status.as_ref().unwrap(), "Ready").status,
+        "True"
+    );
+    assert_eq!(events(&h), 0, "a scale-up told: {:?}", h.writes());
+    h.take();
+
+    // A new image: the operator applies it (Applied), the rollout takes a while, then Ready.
+    let mut updated = app_at("img:2", 4);
+    updated.status = app.status.clone();
+    let master = deployment(&updated, "shop");
+    caches.store_edited(&master, |d| {
+        d["metadata"]["generation"] = json!(2);
+    });
+    step(&h, &mut updated).await;
+    // The master's new version is cached as applied; the worker's old one is applied now.
+    assert!(
+        h.writes()
+            .contains(&format!("PATCH {DEPLOYMENTS}/shop-queue")),
+        "{:?}",
+        h.writes()
+    );
+    assert_eq!(events(&h), 1, "Applied: {:?}", h.writes());
+    assert_eq!(
+        condition(updated.status.as_ref().unwrap(), "Ready").status,
+        "False"
+    );
+    h.take();
+    caches.store_all(&updated);
+    step(&h, &mut updated).await;
+    assert_eq!(
+        condition(updated.status.as_ref().unwrap(), "Ready").status,
+        "True"
+    );
+    assert_eq!(events(&h), 1, "the update's end not told: {:?}", h.writes());
 }

@@ -256,6 +256,9 @@ pub(super) async fn write_status(
     let current = ctx.memory.current_status(app);
     let previous = current.as_ref();
     let next = status::compute(app, observed, previous, jiff::Timestamp::now());
+    let after_change = ctx
+        .memory
+        .changed_since_ready(app, status::headline(Some(&next)).0);
     if previous == Some(&next) {
         return Ok(None);
     }
@@ -284,7 +287,7 @@ pub(super) async fn write_status(
         .await
         .map_err(Error::Status)?;
     // Events tell of transitions the status now shows, never of one that failed to be written.
-    for transition in status::transitions(previous, &next) {
+    for transition in status::transitions(previous, &next, after_change) {
         let type_ = if transition.warning {
             EventType::Warning
         } else {
