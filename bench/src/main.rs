@@ -343,6 +343,9 @@ impl Shard {
                 Some(key) => format!("{SHARD_LABEL}={key}"),
                 None => format!("!{SHARD_LABEL}"),
             });
+            // As config/shards sets it: one operator's budget of progress writes, shared out.
+            args.push("--progress-writes-per-second".into());
+            args.push("1".into());
         }
         let log = dir.join(format!("{ns}-{account}.log"));
         let mut operator = Operator::launch(kubeconfig, username, args, log, &s.operator_log);
@@ -364,6 +367,57 @@ impl Shard {
     fn peak_rss_mib(&self) -> f64 {
         status_mib(self.pid(), "VmHWM:")
     }
+
+    /// Its reconciles and API requests so far, from its `/metrics`: what a run's writes and
+    /// CPU come from (reads are not in the audit log).
+    fn counters(&self) -> BTreeMap<String, f64> {
+        let (_, text) = self.operator.http_get("/metrics").unwrap_or_default();
+        counters(&text)
+    }
+}
+
+/// `reconciles` (all results) and `requests <verb>` from the operator's Prometheus text.
+fn counters(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let key = if series.starts_with("serverless_operator_reconciles_total") {
+            "reconciles".to_string()
+        } else if let Some(labels) = series.strip_prefix("serverless_operator_api_requests_total") {
+            let verb = labels
+                .trim_matches(|c| c == '{' || c == '}')
+                .trim_start_matches("verb=")
+                .trim_matches('"');
+            format!("requests {verb}")
+        } else {
+            continue;
+        };
+        *out.entry(key).or_default() += value;
+    }
+    out
+}
+
+/// `after - before` per counter, divided by `n` apps.
+fn counters_per_app(
+    before: &[BTreeMap<String, f64>],
+    after: &[BTreeMap<String, f64>],
+    n: usize,
+) -> Value {
+    let mut sum: BTreeMap<String, f64> = BTreeMap::new();
+    for (b, a) in before.iter().zip(after) {
+        for (k, v) in a {
+            *sum.entry(k.clone()).or_default() += v - b.get(k).copied().unwrap_or(0.0);
+        }
+    }
+    sum.into_iter()
+        .map(|(k, v)| (k, json!(v / n as f64)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 // --- writes ----------------------------------------------------------------------------------
@@ -515,6 +569,7 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
         deployment_available,
     );
     let cpu0 = cpu(&operators);
+    let counters0: Vec<_> = operators.iter().map(Shard::counters).collect();
     let offset = audit_mark(&s.audit_log);
     let t0 = Instant::now();
     apply_apps(admin, &ns, n, shards, s.concurrency, IMAGE).await;
@@ -540,6 +595,7 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
     let t_ready = wait_progress("operator: apps Ready", &apps, n, s.timeout, |p| p.all_ready).await;
     let convergence_writes = writes_by_operators(offset);
     let cpu_converged = cpu(&operators);
+    let counters_converged: Vec<_> = operators.iter().map(Shard::counters).collect();
     let rss_converged: Vec<f64> = operators.iter().map(Shard::peak_rss_mib).collect();
     eprintln!(
         "  all Ready at {:.1}s ({} writes)",
@@ -667,6 +723,7 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
         "deployments_available_s": secs(t0, t_deps_ready),
         "all_ready_s": secs(t0, t_ready),
         "writes_convergence": writes_json(&convergence_writes, n),
+        "per_app_convergence": counters_per_app(&counters0, &counters_converged, n),
         "steady_window_s": s.steady.as_secs(),
         "resync_seconds": s.resync_seconds,
         "writes_steady": writes_json(&steady_writes, n),
@@ -951,4 +1008,26 @@ async fn main() {
         print_table(&results);
     }
     eprintln!("results: {}", s.out.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sum_reconciles_and_split_requests_by_verb() {
+        let text = "# HELP serverless_operator_reconciles Reconciles by result\n\
+                    serverless_operator_reconciles_total{result=\"ok\"} 7\n\
+                    serverless_operator_reconciles_total{result=\"error\"} 2\n\
+                    serverless_operator_api_requests_total{verb=\"get\"} 5\n\
+                    serverless_operator_api_requests_total{verb=\"patch\"} 3\n\
+                    serverless_operator_leader 1\n";
+        let c = counters(text);
+        assert_eq!(c["reconciles"], 9.0);
+        assert_eq!(c["requests get"], 5.0);
+        assert_eq!(c["requests patch"], 3.0);
+        assert_eq!(c.len(), 3);
+        let per_app = counters_per_app(&[counters("")], &[c], 3);
+        assert_eq!(per_app["reconciles"], json!(3.0));
+    }
 }

@@ -89,6 +89,17 @@ async fn install_manifests_build_and_are_accepted_by_the_api_server() {
             "{expected} in config/shards"
         );
     }
+    // ... sharing out one operator's budget of progress writes.
+    assert_eq!(
+        shards
+            .matches(
+                "name: PROGRESS_WRITES_PER_SECOND
+          value: \"1\""
+            )
+            .count(),
+        2,
+        "{shards}"
+    );
 
     apply_crds(PathBuf::from(
         std::env::var("ARGOCD_CRDS").expect("ARGOCD_CRDS (make e2e sets it)"),
