@@ -341,7 +341,7 @@ node_teardown() {
 		[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$shim" ] && kill -KILL "$pid" 2>/dev/null
 	done
 	# Deepest first: volumes and rootfs mounts under the node's directory.
-	findmnt -rn -o TARGET 2>/dev/null | grep "^$NODE_DIR/" | sort -r | while read -r m; do
+	findmnt -rn -o TARGET 2>/dev/null | { grep "^$NODE_DIR/" || true; } | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done
 	for cg in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
