@@ -1093,10 +1093,10 @@ pub struct ComponentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The field manager that last set the Deployment's `spec.replicas`, from its
-    /// `managedFields`: this operator for a fixed size; for an autoscaled one
-    /// `serverless-operator-handover` (its starting count) until the autoscaler scales it,
-    /// then `kube-controller-manager` (the HorizontalPodAutoscaler, also KEDA's) or
-    /// `keda-operator`; anything else is a person or another tool (`kubectl scale`: `kubectl`).
+    /// `managedFields`: this operator for a fixed size, and for an autoscaled one too (its
+    /// starting count) until the autoscaler scales it, then `kube-controller-manager` (the
+    /// HorizontalPodAutoscaler, also KEDA's) or `keda-operator`; anything else is a person or
+    /// another tool (`kubectl scale`: `kubectl`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas_manager: Option<String>,
     /// Whether that manager is someone other than the component's autoscaler: a person or a

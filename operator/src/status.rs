@@ -20,16 +20,8 @@ pub const STALLED: &str = "Stalled";
 
 /// Field managers that scale a Deployment for an autoscaler: the HorizontalPodAutoscaler
 /// controller (which also carries out KEDA's ScaledObjects) and KEDA's operator (to and from
-/// zero, as upstream's binary `keda` or a build named `keda-operator`). The operator's own
-/// handover manager passes the replicas on to the autoscaler at a switch.
+/// zero, as upstream's binary `keda` or a build named `keda-operator`).
 const AUTOSCALER_MANAGERS: [&str; 3] = ["kube-controller-manager", "keda-operator", "keda"];
-const HANDOVER_SUFFIX: &str = "-handover";
-
-/// Whether `manager` setting the replicas of a component its autoscaler scales is someone else
-/// than that autoscaler.
-fn overrides_autoscaler(manager: &str) -> bool {
-    !AUTOSCALER_MANAGERS.contains(&manager) && !manager.ends_with(HANDOVER_SUFFIX)
-}
 
 /// Why the operator cannot make progress without someone changing something.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -328,11 +320,13 @@ fn component_status(
     };
     status.last_cold_start = observed.cold_starts.get(&name).cloned();
     status.replicas_manager = deployment.owned.replicas_manager.clone();
+    // Someone other than the autoscaler and the operator (which holds the starting count).
     status.replicas_overridden = scaler != Scaler::Fixed
+        && !deployment.owned.replicas_ours
         && status
             .replicas_manager
             .as_deref()
-            .is_some_and(overrides_autoscaler);
+            .is_some_and(|m| !AUTOSCALER_MANAGERS.contains(&m));
     let desired = deployment.replicas.unwrap_or(1);
     let st = deployment.status.clone().unwrap_or_default();
     let ready = st.ready_replicas.unwrap_or(0);
@@ -500,7 +494,7 @@ mod tests {
             .stored("uid-1", 2)
             .master(json!({"resources": {"requests": {"cpu": "100m"}}, "replicas": {"min": 1, "max": 3}}))
             .build();
-        let deployment = |manager: &str| -> CachedDeployment {
+        let held = |manager: &str, ours: bool| -> CachedDeployment {
             serde_json::from_value::<Deployment>(json!({
                 "metadata": {"name": "shop", "generation": 1},
                 "spec": {"replicas": 2, "selector": {}, "template": {}},
@@ -511,8 +505,10 @@ mod tests {
             .into_cached(Owned {
                 fingerprint: None,
                 replicas_manager: Some(manager.to_string()),
+                replicas_ours: ours,
             })
         };
+        let deployment = |manager: &str| held(manager, false);
         let status_with = |d: &CachedDeployment, previous: Option<&ServerlessAppStatus>| {
             let observed = Observed {
                 deployments: [("shop".to_string(), d)].into(),
@@ -520,6 +516,10 @@ mod tests {
             };
             compute(&app, &observed, previous, jiff::Timestamp::UNIX_EPOCH)
         };
+
+        // The operator holds the starting count until the autoscaler first scales.
+        let starting = status_with(&held("serverless-operator", true), None);
+        assert!(!starting.components[0].replicas_overridden);
 
         let by_hpa = status_with(&deployment("kube-controller-manager"), None);
         let master = &by_hpa.components[0];

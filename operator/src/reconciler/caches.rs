@@ -95,6 +95,9 @@ pub struct Owned {
     pub fingerprint: Option<u64>,
     /// The field manager that last set `spec.replicas` (Deployments).
     pub replicas_manager: Option<String>,
+    /// Whether that is the operator: its own field manager, or the handover manager through
+    /// which earlier versions held an autoscaled Deployment's starting replicas.
+    pub replicas_ours: bool,
 }
 
 /// A child as its cache keeps it: its metadata slimmed by [`cache`] (name, namespace, uid,
@@ -109,7 +112,8 @@ pub trait Cached: Resource<DynamicType = ()> + Clone + PartialEq + Send + Sync +
     const TRACKS_REPLICAS: bool = false;
     /// What its `managedFields` told.
     fn owned(&self) -> &Owned;
-    /// `spec.replicas`, for the replica handover.
+    /// `spec.replicas`, which the operator holds for an autoscaled Deployment until its
+    /// autoscaler first sets them.
     fn replicas(&self) -> Option<i32> {
         None
     }
@@ -161,7 +165,8 @@ macro_rules! resource_as {
     };
 }
 
-/// A cached Deployment: what the status, the replica handover and the cold-start timing read.
+/// A cached Deployment: what the status, the replicas the operator holds and the cold-start
+/// timing read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedDeployment {
     pub metadata: ObjectMeta,
@@ -379,6 +384,9 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) -> Owned {
     let replicas_manager = K::Cached::TRACKS_REPLICAS
         .then(|| replicas_manager(&managed))
         .flatten();
+    let replicas_ours = replicas_manager
+        .as_deref()
+        .is_some_and(|m| m == manager || m.strip_prefix(manager) == Some("-handover"));
     let meta = obj.meta_mut();
     // Only what the reconciler reads: the controller (whose child: the app's uid says which
     // app), the uid and generation. The watch tracks its resource version itself, and its label
@@ -394,6 +402,7 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) -> Owned {
     Owned {
         fingerprint,
         replicas_manager,
+        replicas_ours,
     }
 }
 
@@ -416,9 +425,8 @@ pub(super) struct ObservedChild {
     /// Fingerprint of what the operator owns of it; None when it owns nothing.
     pub fingerprint: Option<u64>,
     pub replicas: Option<i32>,
-    /// Whether some field manager holds `spec.replicas` (Deployments).
-    pub replicas_held: bool,
-    pub generation: Option<i64>,
+    /// The field manager that holds `spec.replicas` (Deployments), if any.
+    pub replicas_manager: Option<String>,
     pub controller_uid: Option<String>,
     pub controller: Option<String>,
 }
@@ -432,8 +440,7 @@ impl ObservedChild {
         ObservedChild {
             fingerprint: obj.owned().fingerprint,
             replicas: obj.replicas(),
-            replicas_held: obj.owned().replicas_manager.is_some(),
-            generation: obj.meta().generation,
+            replicas_manager: obj.owned().replicas_manager.clone(),
             controller_uid: controller.map(|r| r.uid.clone()),
             controller: controller.map(|r| format!("{} {}", r.kind, r.name)),
         }
@@ -598,10 +605,26 @@ mod tests {
             "spec": {"replicas": 4, "selector": {}, "template": {}}
         }))
         .unwrap();
-        let cached = cache(deployment, "serverless-operator");
+        let cached = cache(deployment.clone(), "serverless-operator");
         assert_eq!(cached.owned.replicas_manager.as_deref(), Some("kubectl"));
+        assert!(!cached.owned.replicas_ours);
         assert!(cached.metadata.managed_fields.is_none());
         assert_eq!(cached.replicas, Some(4));
+
+        // The operator's own hold (its field manager, or the handover manager of earlier
+        // versions) is told apart from everyone else's.
+        for ours in ["serverless-operator", "serverless-operator-handover"] {
+            let mut held = deployment.clone();
+            let entries = held.metadata.managed_fields.as_mut().unwrap();
+            entries.truncate(1);
+            entries[0].manager = Some(ours.into());
+            entries[0].fields_v1 = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(
+                json!({"f:spec": {"f:replicas": {}}}),
+            ));
+            let cached = cache(held, "serverless-operator");
+            assert_eq!(cached.owned.replicas_manager.as_deref(), Some(ours));
+            assert!(cached.owned.replicas_ours, "{ours}");
+        }
 
         // Other kinds have no replicas to tell of.
         let service: Service = serde_json::from_value(json!({

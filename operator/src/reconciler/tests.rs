@@ -175,21 +175,14 @@ impl Caches {
     /// [`Caches::store`], with `edit` applied to the object last (a later status, say).
     fn store_edited(&mut self, child: &Child, edit: impl FnOnce(&mut Value)) {
         let mut value = child.to_json().unwrap();
+        if child.kind() == ChildKind::Deployment && value["spec"]["replicas"].is_null() {
+            // An autoscaled Deployment's replicas, held by the operator since its creation.
+            value["spec"]["replicas"] = json!(1);
+        }
         value["metadata"]["managedFields"] = json!([{
             "manager": crate::labels::FIELD_MANAGER, "operation": "Apply",
             "fieldsType": "FieldsV1", "fieldsV1": fields_of(&value),
         }]);
-        if child.kind() == ChildKind::Deployment && value["spec"]["replicas"].is_null() {
-            // An autoscaled Deployment's replicas, held since its creation.
-            value["metadata"]["managedFields"]
-                .as_array_mut()
-                .unwrap()
-                .push(
-                    json!({"manager": "serverless-operator-handover", "operation": "Apply",
-                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}),
-                );
-            value["spec"]["replicas"] = json!(1);
-        }
         value["metadata"]["uid"] = json!(format!("uid-of-{}", child.name()));
         value["metadata"]["generation"] = json!(1);
         value["metadata"]["resourceVersion"] = json!("7");
@@ -462,36 +455,31 @@ async fn creation_applies_every_child_with_one_field_manager() {
     let h = harness(stores, None).without_status_interval();
     h.reconcile(&app("img:1")).await.unwrap();
 
-    // No Event: a new app's children being created is no news. The autoscaled Deployments
-    // start at their minimum, held by the handover manager.
+    // No Event: a new app's children being created is no news. One write per child: the
+    // autoscaled Deployments start at their minimum, held by the operator in that same apply.
     let mut writes = h.writes();
     writes.sort();
     let mut expected = [
         format!("PATCH {DEPLOYMENTS}/shop"),
-        format!("PATCH {DEPLOYMENTS}/shop"),
         format!("PATCH {SERVICES}/shop"),
         format!("PATCH {HPAS}/shop"),
-        format!("PATCH {DEPLOYMENTS}/shop-queue"),
         format!("PATCH {DEPLOYMENTS}/shop-queue"),
         format!("PATCH {SCALED_OBJECTS}/shop-queue"),
         format!("PATCH {STATUS}"),
     ];
     expected.sort();
     assert_eq!(writes, expected);
-    let seeded: Vec<(String, Value)> = h
+    let starting: Vec<(String, Value)> = h
         .sent()
         .into_iter()
-        .filter(|s| {
-            s.query
-                .contains("fieldManager=serverless-operator-handover")
-        })
-        .map(|s| (s.path.clone(), s.body["spec"].clone()))
+        .filter(|s| s.method == Method::PATCH && s.path.starts_with(DEPLOYMENTS))
+        .map(|s| (s.path.clone(), s.body["spec"]["replicas"].clone()))
         .collect();
     assert_eq!(
-        seeded,
+        starting,
         [
-            (format!("{DEPLOYMENTS}/shop"), json!({"replicas": 1})),
-            (format!("{DEPLOYMENTS}/shop-queue"), json!({"replicas": 0})),
+            (format!("{DEPLOYMENTS}/shop"), json!(1)),
+            (format!("{DEPLOYMENTS}/shop-queue"), json!(0)),
         ]
     );
     for sent in h.sent().iter().filter(|s| s.method == Method::PATCH) {
@@ -678,7 +666,7 @@ async fn an_update_applies_only_what_changed() {
 /// Fixed size -> HPA: the operator's `replicas` goes to another field manager first, so the
 /// Deployment keeps its 3 replicas instead of falling back to the default of 1.
 #[tokio::test]
-async fn gaining_an_autoscaler_hands_replicas_over_before_dropping_them() {
+async fn gaining_an_autoscaler_keeps_the_replicas_until_it_scales() {
     let (stores, mut caches) = caches();
     caches.install_keda();
     let mut fixed = app("img:1");
@@ -696,13 +684,13 @@ async fn gaining_an_autoscaler_hands_replicas_over_before_dropping_them() {
         .into_iter()
         .filter(|s| s.method == Method::PATCH && !s.path.ends_with("/status"))
         .collect();
-    // The children go out together; the Deployment's two writes stay in order.
+    // One apply of the Deployment, by the operator, keeping its 3 replicas (it still holds
+    // them): no drop to the default of 1 before the HPA scales.
     let mut described: Vec<_> = applies.iter().map(Sent::describe).collect();
     described.sort();
     assert_eq!(
         described,
         [
-            format!("PATCH {DEPLOYMENTS}/shop"),
             format!("PATCH {DEPLOYMENTS}/shop"),
             format!("PATCH {HPAS}/shop"),
             format!("PATCH {PDBS}/shop"),
@@ -711,39 +699,50 @@ async fn gaining_an_autoscaler_hands_replicas_over_before_dropping_them() {
     // Its budget follows the new minimum: 2 - 1 available.
     let budget = applies.iter().find(|s| s.path.starts_with(PDBS)).unwrap();
     assert_eq!(budget.body["spec"]["minAvailable"], 1);
-    let applies: Vec<_> = applies
-        .into_iter()
-        .filter(|s| s.path.starts_with(DEPLOYMENTS))
-        .collect();
+    let deployment = applies
+        .iter()
+        .find(|s| s.path.starts_with(DEPLOYMENTS))
+        .unwrap();
+    assert_eq!(deployment.body["spec"]["replicas"], 3);
     assert!(
-        applies[0]
-            .query
-            .contains("fieldManager=serverless-operator-handover"),
-        "{}",
-        applies[0].query
-    );
-    assert_eq!(applies[0].body["spec"], json!({"replicas": 3}));
-    assert!(
-        applies[1]
+        deployment
             .query
             .split('&')
             .any(|p| p == "fieldManager=serverless-operator"),
         "{}",
-        applies[1].query
+        deployment.query
     );
-    assert!(applies[1].body["spec"].get("replicas").is_none());
 
-    // With the HPA in place, later changes need no handover.
+    // Once the HPA has set them, updates leave them out.
     caches.store_all(&scaled);
+    let master = children::desired(&scaled)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.kind() == ChildKind::Deployment && c.name() == "shop")
+        .unwrap();
+    caches.store_edited(&master, |d| {
+        d["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("f:replicas");
+        d["metadata"]["managedFields"].as_array_mut().unwrap().push(
+            json!({"manager": "kube-controller-manager", "operation": "Update",
+                         "subresource": "scale", "fieldsType": "FieldsV1",
+                         "fieldsV1": {"f:spec": {"f:replicas": {}}}}),
+        );
+        d["spec"]["replicas"] = json!(4);
+    });
     h.take();
     let mut update = scaled.clone();
     update.spec.image = Some("img:2".into());
     h.reconcile(&update).await.unwrap();
-    assert!(
-        !h.sent().iter().any(|s| s.query.contains("handover")),
-        "{:?}",
-        h.writes()
-    );
+    let deployment: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter(|s| s.path == format!("{DEPLOYMENTS}/shop"))
+        .collect();
+    assert_eq!(deployment.len(), 1, "{:?}", h.writes());
+    assert!(deployment[0].body["spec"].get("replicas").is_none());
 }
 
 #[tokio::test]

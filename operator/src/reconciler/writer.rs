@@ -1,12 +1,10 @@
-//! The writer: every request that changes the cluster (apply, delete, the replica handover,
-//! status) and the Events that tell of them.
+//! The writer: every request that changes the cluster (apply, delete, status) and the Events
+//! that tell of them.
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,7 +29,7 @@ pub(super) async fn apply_if_changed(
 ) -> Result<bool> {
     let kind = child.kind();
     let name = child.name();
-    let body = child.to_json()?;
+    let mut body = child.to_json()?;
     let observed = match ctx.stores.lookup(kind, ns, &name) {
         Some(observed) => Some(observed),
         // One read per child not created yet: what keeps a force-apply from taking over
@@ -41,17 +39,51 @@ pub(super) async fn apply_if_changed(
             caches::fetch(&ctx.client, &ctx.stores, manager, kind, ns, &name).await?
         }
     };
-    // The replicas of an autoscaled Deployment nobody holds yet: where they start.
-    let unheld_replicas = match &observed {
-        None => Some(None),
-        Some(o) if !o.replicas_held => Some(o.replicas.filter(|_| o.generation != Some(1))),
-        Some(_) => None,
-    };
-    let written = apply_unless_current(ctx, app, ns, uid, kind, &name, &body, observed).await?;
-    if let Some(current) = unheld_replicas {
-        seed_replicas(ctx, app, ns, &name, &body, current).await?;
+    hold_replicas(ctx, app, &name, &mut body, observed.as_ref());
+    apply_unless_current(ctx, app, ns, uid, kind, &name, &body, observed).await
+}
+
+/// The `spec.replicas` of an autoscaled Deployment (which the render leaves out) while the
+/// operator still holds them: from its creation, at the component's minimum, until its
+/// autoscaler (or a person) first sets them.
+///
+/// Someone has to hold the field: the scale subresource records who sets the replicas in
+/// `managedFields` only then (with nobody holding it, the API server records nothing), and
+/// from then on the HPA, KEDA or a person scaling by hand shows up there, which the status
+/// reports. And were the operator the field's only manager and dropped it from an apply, the
+/// Deployment would reset to its default of 1 replica: a component that gains an autoscaler
+/// keeps its current count, and a new scale-to-zero worker starts no pod only to have KEDA
+/// remove it. Once the autoscaler has set the replicas, updates leave them out. Within the
+/// same apply that creates or changes the Deployment, so holding them costs no write.
+fn hold_replicas(
+    ctx: &Context,
+    app: &ServerlessApp,
+    name: &str,
+    body: &mut Value,
+    observed: Option<&caches::ObservedChild>,
+) {
+    if body["kind"] != "Deployment" || !body["spec"]["replicas"].is_null() {
+        return;
     }
-    Ok(written)
+    let replicas = match observed {
+        None => None,
+        // Held by the operator, or by nobody (made by a version that held none): where they are.
+        Some(o) => match o.replicas_manager.as_deref() {
+            None => o.replicas,
+            Some(m) if m == ctx.settings.field_manager => o.replicas,
+            // The autoscaler's, a person's, or the handover manager of earlier versions.
+            Some(_) => return,
+        },
+    };
+    let app_name = app.name_any();
+    let Some(replicas) = replicas.or_else(|| {
+        app.components()
+            .find(|c| c.object_name(&app_name) == name)
+            .map(|c| c.spec().replicas.min)
+    }) else {
+        return;
+    };
+    body["spec"]["replicas"] = replicas.into();
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -82,7 +114,6 @@ async fn apply_unless_current(
             debug!(%ns, app = %app.name_any(), kind = kind.as_str(), %name, "up to date");
             return Ok(false);
         }
-        hand_over_replicas(ctx, ns, &name, body, observed.replicas).await?;
     }
     let writer = ctx.writer(ns, kind, &name)?;
     with_kind!(kind, ctx.stores, |_store, T| {
@@ -95,97 +126,6 @@ async fn apply_unless_current(
             })
     })?;
     Ok(true)
-}
-
-/// An autoscaled Deployment's replicas nobody holds are claimed by the handover manager: at the
-/// component's minimum while the Deployment was never scaled (just created, or created before
-/// a crash), else where they are. The scale subresource records who sets the replicas in
-/// `managedFields` only once someone holds the field (with nobody holding it, the API server
-/// records nothing); from then on the HPA, KEDA or a person scaling by hand shows up there,
-/// which the status reports. And a new scale-to-zero worker starts no pod only to have KEDA
-/// remove it.
-async fn seed_replicas(
-    ctx: &Context,
-    app: &ServerlessApp,
-    ns: &str,
-    name: &str,
-    desired: &Value,
-    current: Option<i32>,
-) -> Result<()> {
-    if desired["kind"] != "Deployment" || !desired["spec"]["replicas"].is_null() {
-        return Ok(());
-    }
-    let app_name = app.name_any();
-    let Some(min) = app
-        .components()
-        .find(|c| c.object_name(&app_name) == name)
-        .map(|c| c.spec().replicas.min)
-    else {
-        return Ok(());
-    };
-    claim_replicas(ctx, ns, name, current.unwrap_or(min)).await
-}
-
-/// A component that gains an autoscaler stops having `replicas` set by the operator. Were the
-/// operator the field's only manager, dropping it from the apply would reset the Deployment to
-/// its default of 1 replica until the autoscaler scales it back. So before that apply, a second
-/// field manager takes the field over at its current value, and the autoscaler's own writes
-/// (to the scale subresource) take it from there, the handover the server-side apply docs
-/// describe. Only when no autoscaler of that name is cached yet: the switch itself.
-async fn hand_over_replicas(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-    desired: &Value,
-    observed_replicas: Option<i32>,
-) -> Result<()> {
-    if desired["kind"] != "Deployment" || !desired["spec"]["replicas"].is_null() {
-        return Ok(());
-    }
-    let Some(replicas) = observed_replicas else {
-        return Ok(());
-    };
-    let has_autoscaler = ctx
-        .stores
-        .horizontal_pod_autoscalers
-        .get(&ObjectRef::new(name).within(ns))
-        .is_some()
-        || ctx
-            .stores
-            .scaled_objects
-            .get(&ObjectRef::new(name).within(ns))
-            .is_some();
-    if has_autoscaler {
-        return Ok(());
-    }
-    claim_replicas(ctx, ns, name, replicas).await?;
-    debug!(%ns, %name, replicas, "replicas handed over to the autoscaler");
-    Ok(())
-}
-
-/// Set a Deployment's `spec.replicas` as the handover field manager, which holds it until an
-/// autoscaler (or a person) sets it next.
-async fn claim_replicas(ctx: &Context, ns: &str, name: &str, replicas: i32) -> Result<()> {
-    let body = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": replicas},
-    });
-    let manager = format!("{}-handover", ctx.settings.field_manager);
-    apply::<Deployment>(
-        &ctx.writer(ns, ChildKind::Deployment, name)?,
-        &manager,
-        ns,
-        name,
-        &body,
-    )
-    .await
-    .map_err(|source| Error::Apply {
-        kind: ChildKind::Deployment.as_str(),
-        name: name.to_string(),
-        source,
-    })
 }
 
 async fn apply<K>(
