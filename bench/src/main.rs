@@ -305,6 +305,38 @@ fn cpu_seconds(pid: u32, clk_tck: f64) -> f64 {
     (field(11) + field(12)) / clk_tck
 }
 
+/// The local cluster's processes whose CPU the bench reports for each phase.
+const CONTROL_PLANE: [&str; 5] = [
+    "kube-apiserver",
+    "etcd",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+];
+
+/// CPU seconds so far of each [`CONTROL_PLANE`] process, from the pid files the cluster
+/// scripts keep in `<cluster dir>/run` (the audit log's directory is the cluster's).
+fn control_plane_cpu(s: &Settings) -> BTreeMap<String, f64> {
+    let run = s.audit_log.with_file_name("run");
+    CONTROL_PLANE
+        .iter()
+        .filter_map(|name| {
+            let pid = std::fs::read_to_string(run.join(format!("{name}.pid"))).ok()?;
+            let pid: u32 = pid.trim().parse().ok()?;
+            Some((name.to_string(), cpu_seconds(pid, s.clk_tck)))
+        })
+        .collect()
+}
+
+/// CPU seconds each control-plane process spent between two [`control_plane_cpu`] readings.
+fn cpu_spent(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> Value {
+    let spent: BTreeMap<&String, f64> = after
+        .iter()
+        .filter_map(|(name, a)| before.get(name).map(|b| (name, a - b)))
+        .collect();
+    json!(spent)
+}
+
 /// A `/proc/<pid>/status` field in kB, as MiB.
 fn status_mib(pid: u32, key: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -572,6 +604,7 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
         deployment_available,
     );
     let cpu0 = cpu(&operators);
+    let control_plane0 = control_plane_cpu(s);
     let counters0: Vec<_> = operators.iter().map(Shard::counters).collect();
     let offset = audit_mark(&s.audit_log);
     let t0 = Instant::now();
@@ -598,6 +631,8 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
     let t_ready = wait_progress("operator: apps Ready", &apps, n, s.timeout, |p| p.all_ready).await;
     let convergence_writes = writes_by_operators(offset);
     let cpu_converged = cpu(&operators);
+    let control_plane = cpu_spent(&control_plane0, &control_plane_cpu(s));
+    eprintln!("  control plane CPU s while converging: {control_plane}");
     let counters_converged: Vec<_> = operators.iter().map(Shard::counters).collect();
     let rss_converged: Vec<f64> = operators.iter().map(Shard::peak_rss_mib).collect();
     eprintln!(
@@ -744,6 +779,7 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
             "writes": writes_json(&relist_writes, n),
         },
         "cpu_seconds_convergence": cpu_converged.iter().sum::<f64>() - cpu0.iter().sum::<f64>(),
+        "control_plane_cpu_seconds_convergence": control_plane,
         "cpu_seconds_steady": cpu_steady,
         "cpu_seconds_total": cpu_total.iter().sum::<f64>(),
         "namespace_delete_s": delete_s,
@@ -814,6 +850,7 @@ async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Valu
         deployment_available,
     );
     let offset = audit_mark(&s.audit_log);
+    let control_plane0 = control_plane_cpu(s);
     let t0 = Instant::now();
     stream::iter(rendered.iter())
         .map(|children| {
@@ -845,6 +882,8 @@ async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Valu
     )
     .await;
     eprintln!("  baseline all available at {:.1}s", secs(t0, t_ready));
+    let control_plane = cpu_spent(&control_plane0, &control_plane_cpu(s));
+    eprintln!("  control plane CPU s while converging: {control_plane}");
     deps_task.abort();
     let writes = audit_writes(&s.audit_log, offset, &user);
     let delete_s = delete_namespace(admin, &ns, s.timeout).await;
@@ -854,6 +893,7 @@ async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Valu
         "identity": user,
         "children_applied_s": secs(t0, t_applied),
         "all_ready_s": secs(t0, t_ready),
+        "control_plane_cpu_seconds_convergence": control_plane,
         "writes": writes_json(&writes, n),
         "namespace_delete_s": delete_s,
     })
