@@ -586,7 +586,8 @@ async fn diff_tells_what_applying_a_file_would_change() {
         "~ Deployment shop\n",
         "spec.template.spec.containers[name=master].image: \"registry.example/shop:1.0\" -> \"registry.example/shop:2.0\"",
         "spec.template.spec.containers[name=master].env[name=MODE].value: \"blue\" -> \"green\"",
-        "spec.replicas: (absent) -> 2",
+        // The operator held the master's starting count while its HPA never scaled.
+        "spec.replicas: 1 -> 2",
         "+ Deployment shop-search",
         "+ HorizontalPodAutoscaler shop-search",
         "- Deployment shop-mail",

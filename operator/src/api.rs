@@ -1171,6 +1171,14 @@ impl ServerlessApp {
         std::iter::once(ComponentRef::Master(&self.spec.master))
             .chain(self.spec.workers.iter().map(ComponentRef::Worker))
     }
+
+    /// The `replicas.min` of the component whose children are named `object`.
+    pub fn min_replicas_of(&self, object: &str) -> Option<i32> {
+        let app = self.metadata.name.as_deref().unwrap_or_default();
+        self.components()
+            .find(|c| c.object_name(app) == object)
+            .map(|c| c.spec().replicas.min)
+    }
 }
 
 /// A borrowed component with its role.

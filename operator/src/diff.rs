@@ -9,6 +9,7 @@
 
 use std::hash::Hasher;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use serde_json::Value;
 
 /// Annotation holding the hash of the desired object the operator last applied.
@@ -33,6 +34,56 @@ pub fn stamp_hash(object: &mut Value) {
             map.insert(HASH_ANNOTATION.into(), Value::String(hash));
         }
     }
+}
+
+/// `desired`, a child as rendered, with the `spec.replicas` the operator's apply of it carries:
+/// an autoscaled Deployment's, which the render leaves out, while the operator holds them,
+/// from its creation (at `start`, the component's minimum) until its autoscaler (or a person)
+/// first sets them. `live`: the Deployment's current replicas and the field manager that holds
+/// them ([`replicas_manager`]), None when it does not exist yet.
+///
+/// Someone has to hold the field: the scale subresource records who sets the replicas in
+/// `managedFields` only then (with nobody holding it, the API server records nothing), and
+/// from then on the HPA, KEDA or a person scaling by hand shows up there, which the status
+/// reports. And were the operator the field's only manager and dropped it from an apply, the
+/// Deployment would reset to its default of 1 replica: a component that gains an autoscaler
+/// keeps its current count, and a new scale-to-zero worker starts no pod only to have KEDA
+/// remove it. Carried in the apply that creates or changes the Deployment, holding them costs
+/// no write of its own.
+pub fn hold_replicas(
+    desired: &mut Value,
+    live: Option<(Option<i32>, Option<&str>)>,
+    manager: &str,
+    start: Option<i32>,
+) {
+    if desired["kind"] != "Deployment" || !desired["spec"]["replicas"].is_null() {
+        return;
+    }
+    let replicas = match live {
+        None => start,
+        // Held by the operator, or by nobody (made by a version that held none): where they are.
+        Some((current, None)) => current.or(start),
+        Some((current, Some(holder))) if holder == manager => current.or(start),
+        // The autoscaler's, a person's, or the handover manager of earlier versions.
+        Some(_) => None,
+    };
+    if let Some(replicas) = replicas {
+        desired["spec"]["replicas"] = replicas.into();
+    }
+}
+
+/// The field manager whose entry in `managedFields` holds `spec.replicas`; the latest when
+/// several share it (appliers setting the same value).
+pub fn replicas_manager(managed: &[ManagedFieldsEntry]) -> Option<String> {
+    managed
+        .iter()
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.pointer("/f:spec/f:replicas").is_some())
+        })
+        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
+        .and_then(|m| m.manager.clone())
 }
 
 /// A fingerprint of the fields the operator sets, comparable between a desired object and the
@@ -460,5 +511,41 @@ mod tests {
             json!("0.5");
         assert_eq!(fingerprint(&live), fingerprint(&same));
         assert!(super::changes(&live, &same).is_empty());
+    }
+
+    /// The replicas an apply of an autoscaled Deployment carries: its minimum when new, where
+    /// they are while the operator (or nobody) holds them, none once someone else has set them.
+    #[test]
+    fn the_operator_holds_an_autoscaled_deployments_replicas_until_another_sets_them() {
+        let held = |live: Option<(Option<i32>, Option<&str>)>| {
+            let mut desired = json!({"kind": "Deployment", "spec": {"template": {}}});
+            hold_replicas(&mut desired, live, "serverless-operator", Some(0));
+            desired["spec"]["replicas"].clone()
+        };
+        assert_eq!(held(None), json!(0));
+        assert_eq!(held(Some((Some(3), Some("serverless-operator")))), json!(3));
+        assert_eq!(held(Some((Some(2), None))), json!(2));
+        assert_eq!(held(Some((None, None))), json!(0));
+        for other in [
+            "kube-controller-manager",
+            "keda-operator",
+            "kubectl",
+            "serverless-operator-handover",
+        ] {
+            assert_eq!(held(Some((Some(4), Some(other)))), Value::Null, "{other}");
+        }
+
+        // A fixed size is the render's own, and other kinds have no replicas.
+        let mut fixed = json!({"kind": "Deployment", "spec": {"replicas": 2}});
+        hold_replicas(
+            &mut fixed,
+            Some((Some(5), None)),
+            "serverless-operator",
+            Some(1),
+        );
+        assert_eq!(fixed["spec"]["replicas"], 2);
+        let mut service = json!({"kind": "Service", "spec": {}});
+        hold_replicas(&mut service, None, "serverless-operator", Some(1));
+        assert!(service["spec"].get("replicas").is_none());
     }
 }

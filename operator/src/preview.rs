@@ -82,11 +82,25 @@ pub async fn plan(
         let mut children = Vec::new();
         for child in &desired {
             let (kind, child_name) = (child.kind(), child.name());
-            let body = child.to_json().map_err(|source| PreviewError::Build {
+            let mut body = child.to_json().map_err(|source| PreviewError::Build {
                 name: name.clone(),
                 source,
             })?;
-            let plan = match get(client, kind, &namespace, &child_name).await? {
+            let live = get(client, kind, &namespace, &child_name).await?;
+            // As the reconciler applies it: with the replicas the operator holds, if any.
+            let held = live.as_ref().map(|object| {
+                let replicas = object.data["spec"]["replicas"]
+                    .as_i64()
+                    .and_then(|r| i32::try_from(r).ok());
+                (replicas, diff::replicas_manager(object.managed_fields()))
+            });
+            diff::hold_replicas(
+                &mut body,
+                held.as_ref().map(|(r, m)| (*r, m.as_deref())),
+                field_manager,
+                app.min_replicas_of(&child_name),
+            );
+            let plan = match live {
                 None => Plan::Create,
                 Some(object) => compare(&object, &body, uid.as_deref(), field_manager),
             };

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::marker::PhantomData;
 
 use kube::api::PartialObjectMeta;
@@ -382,7 +382,7 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) -> Owned {
         Some(diff::fingerprint(&diff::owned_part(&value, &fields.0)))
     });
     let replicas_manager = K::Cached::TRACKS_REPLICAS
-        .then(|| replicas_manager(&managed))
+        .then(|| diff::replicas_manager(&managed))
         .flatten();
     let replicas_ours = replicas_manager
         .as_deref()
@@ -404,20 +404,6 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) -> Owned {
         replicas_manager,
         replicas_ours,
     }
-}
-
-/// The manager whose entry in `managedFields` holds `spec.replicas`; the latest when several
-/// share it (appliers setting the same value).
-fn replicas_manager(managed: &[ManagedFieldsEntry]) -> Option<String> {
-    managed
-        .iter()
-        .filter(|m| {
-            m.fields_v1
-                .as_ref()
-                .is_some_and(|f| f.0.pointer("/f:spec/f:replicas").is_some())
-        })
-        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
-        .and_then(|m| m.manager.clone())
 }
 
 /// A child as the diff and the ownership check need it.

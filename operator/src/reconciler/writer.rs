@@ -39,51 +39,15 @@ pub(super) async fn apply_if_changed(
             caches::fetch(&ctx.client, &ctx.stores, manager, kind, ns, &name).await?
         }
     };
-    hold_replicas(ctx, app, &name, &mut body, observed.as_ref());
+    diff::hold_replicas(
+        &mut body,
+        observed
+            .as_ref()
+            .map(|o| (o.replicas, o.replicas_manager.as_deref())),
+        &ctx.settings.field_manager,
+        app.min_replicas_of(&name),
+    );
     apply_unless_current(ctx, app, ns, uid, kind, &name, &body, observed).await
-}
-
-/// The `spec.replicas` of an autoscaled Deployment (which the render leaves out) while the
-/// operator still holds them: from its creation, at the component's minimum, until its
-/// autoscaler (or a person) first sets them.
-///
-/// Someone has to hold the field: the scale subresource records who sets the replicas in
-/// `managedFields` only then (with nobody holding it, the API server records nothing), and
-/// from then on the HPA, KEDA or a person scaling by hand shows up there, which the status
-/// reports. And were the operator the field's only manager and dropped it from an apply, the
-/// Deployment would reset to its default of 1 replica: a component that gains an autoscaler
-/// keeps its current count, and a new scale-to-zero worker starts no pod only to have KEDA
-/// remove it. Once the autoscaler has set the replicas, updates leave them out. Within the
-/// same apply that creates or changes the Deployment, so holding them costs no write.
-fn hold_replicas(
-    ctx: &Context,
-    app: &ServerlessApp,
-    name: &str,
-    body: &mut Value,
-    observed: Option<&caches::ObservedChild>,
-) {
-    if body["kind"] != "Deployment" || !body["spec"]["replicas"].is_null() {
-        return;
-    }
-    let replicas = match observed {
-        None => None,
-        // Held by the operator, or by nobody (made by a version that held none): where they are.
-        Some(o) => match o.replicas_manager.as_deref() {
-            None => o.replicas,
-            Some(m) if m == ctx.settings.field_manager => o.replicas,
-            // The autoscaler's, a person's, or the handover manager of earlier versions.
-            Some(_) => return,
-        },
-    };
-    let app_name = app.name_any();
-    let Some(replicas) = replicas.or_else(|| {
-        app.components()
-            .find(|c| c.object_name(&app_name) == name)
-            .map(|c| c.spec().replicas.min)
-    }) else {
-        return;
-    };
-    body["spec"]["replicas"] = replicas.into();
 }
 
 #[allow(clippy::too_many_arguments)]
