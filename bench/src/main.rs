@@ -59,8 +59,6 @@ struct Settings {
     skip_baseline: bool,
     /// Operator and baseline phases per size, each pair in the other order than the one before.
     rounds: usize,
-    /// Restart the cluster's processes before each phase (BENCH_RESTART=0: keep them running).
-    restart: bool,
     audit_log: PathBuf,
     out: PathBuf,
     clk_tck: f64,
@@ -98,7 +96,6 @@ impl Settings {
             timeout: Duration::from_secs(env_or("BENCH_TIMEOUT_SECONDS", 3600)),
             operator_log: std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
             skip_baseline: std::env::var("BENCH_SKIP_BASELINE").is_ok_and(|v| v == "1"),
-            restart: std::env::var("BENCH_RESTART").map_or(true, |v| v != "0"),
             audit_log: PathBuf::from(std::env::var("AUDIT_LOG").expect("AUDIT_LOG is not set")),
             out: std::env::var("BENCH_OUT")
                 .map(PathBuf::from)
@@ -1049,37 +1046,6 @@ fn write_results(s: &Settings, started: u64, results: &[Value], partial: Option<
     std::fs::write(&s.out, serde_json::to_string_pretty(&doc).unwrap()).expect("results");
 }
 
-/// A control plane for the next phase, and an admin client for it. Each phase starts from
-/// freshly started processes (state and certificates kept: `e2e/cluster/down.sh`, then
-/// `up.sh`, with the bench cluster's settings this process was given): on processes that had
-/// just run a phase, the next one ran up to 30% slower (its API server spending as much more
-/// CPU on the same requests), which decided the ratio more than the operator did.
-async fn control_plane(s: &Settings) -> Client {
-    if s.restart {
-        let started = Instant::now();
-        for script in ["down.sh", "up.sh"] {
-            let status = Command::new(repo().join("e2e/cluster").join(script))
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap_or_else(|e| panic!("e2e/cluster/{script}: {e}"));
-            assert!(status.success(), "e2e/cluster/{script} failed: {status}");
-        }
-        eprintln!(
-            "  control plane restarted in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    admin_client().await
-}
-
-async fn operator_phase(s: &Settings, n: usize, shards: usize, tag: &str) -> Value {
-    run_operator(s, &control_plane(s).await, n, shards, tag).await
-}
-
-async fn baseline_phase(s: &Settings, n: usize, tag: &str) -> Value {
-    run_baseline(s, &control_plane(s).await, n, tag).await
-}
-
 #[tokio::main]
 async fn main() {
     let s = Settings::from_env();
@@ -1094,7 +1060,7 @@ async fn main() {
     let mut results = Vec::new();
     for &n in &s.sizes {
         eprintln!("== N={n}: operator");
-        let operator = operator_phase(&s, n, 1, &tag).await;
+        let operator = run_operator(&s, &admin, n, 1, &tag).await;
         write_results(
             &s,
             started,
@@ -1105,7 +1071,7 @@ async fn main() {
             Value::Null
         } else {
             eprintln!("== N={n}: baseline");
-            baseline_phase(&s, n, &tag).await
+            run_baseline(&s, &admin, n, &tag).await
         };
         // The ratio moves between runs on a shared machine (the baseline by up to 20%): more
         // rounds, alternating which phase goes first, and the median of their ratios.
@@ -1113,19 +1079,23 @@ async fn main() {
         for k in 1..if s.skip_baseline { 1 } else { s.rounds } {
             let (o, b, order) = if k % 2 == 1 {
                 eprintln!("== N={n}: round {}, baseline first", k + 1);
-                let b = baseline_phase(&s, n, &tag).await;
-                (operator_phase(&s, n, 1, &tag).await, b, "baseline first")
+                let b = run_baseline(&s, &admin, n, &tag).await;
+                (
+                    run_operator(&s, &admin, n, 1, &tag).await,
+                    b,
+                    "baseline first",
+                )
             } else {
                 eprintln!("== N={n}: round {}, operator first", k + 1);
-                let o = operator_phase(&s, n, 1, &tag).await;
-                (o, baseline_phase(&s, n, &tag).await, "operator first")
+                let o = run_operator(&s, &admin, n, 1, &tag).await;
+                (o, run_baseline(&s, &admin, n, &tag).await, "operator first")
             };
             rounds.push(round(&o, &b, order));
         }
         let ratio = median(rounds.iter().map(|r| f(&r["ratio"])).collect());
         let sharded = if s.sharded_sizes.contains(&n) {
             eprintln!("== N={n}: operator in {} shards", s.shards);
-            operator_phase(&s, n, s.shards, &tag).await
+            run_operator(&s, &admin, n, s.shards, &tag).await
         } else {
             Value::Null
         };
