@@ -52,6 +52,35 @@ node_network_up() {
 	# Pod -> Service -> pod on one bridge: kube-proxy's DNAT must see bridged replies.
 	[ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" = 1 ] ||
 		echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
+	service_guard_up
+}
+
+# Service addresses exist only in kube-proxy's rules, and it rewrites its filter and nat tables
+# one after the other: when a Service gets its first endpoint, a connection made in between
+# meets neither the REJECT nor the DNAT, follows the default route off the machine, and is
+# answered by whatever is out there (a 404 from this network's egress proxy, seen as a cold
+# start answered by a stranger). This chain refuses it, as kube-proxy refuses a Service with no
+# endpoints, so the client retries. Filter rules see addresses after kube-proxy's DNAT: only
+# connections it did not translate match.
+SERVICE_GUARD_CHAIN=SERVERLESS-E2E-SERVICES
+service_guard_up() {
+	iptables -N "$SERVICE_GUARD_CHAIN" 2>/dev/null || iptables -F "$SERVICE_GUARD_CHAIN"
+	iptables -A "$SERVICE_GUARD_CHAIN" -d "$SERVICE_CIDR" \
+		-m comment --comment "Service address kube-proxy did not translate" \
+		-j REJECT --reject-with icmp-port-unreachable
+	local hook
+	for hook in OUTPUT FORWARD; do
+		iptables -C "$hook" -j "$SERVICE_GUARD_CHAIN" 2>/dev/null || iptables -I "$hook" -j "$SERVICE_GUARD_CHAIN"
+	done
+}
+service_guard_down() {
+	command -v iptables >/dev/null || return 0
+	local hook
+	for hook in OUTPUT FORWARD; do
+		while iptables -D "$hook" -j "$SERVICE_GUARD_CHAIN" 2>/dev/null; do :; done
+	done
+	iptables -F "$SERVICE_GUARD_CHAIN" 2>/dev/null || true
+	iptables -X "$SERVICE_GUARD_CHAIN" 2>/dev/null || true
 }
 
 # write_if_changed FILE: stdin to FILE, leaving FILE alone when it already holds that (kube-proxy
@@ -355,6 +384,7 @@ node_teardown() {
 			iptables -t "$table" -X KUBE-KUBELET-CANARY 2>/dev/null || true
 		done
 	fi
+	service_guard_down
 	if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
 		ip link delete "$NODE_BRIDGE" 2>/dev/null || true
 	fi
