@@ -348,11 +348,8 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
         || {
             let sent = Instant::now();
             let body = json!({"endpoint": "hello"});
-            let sent_request =
-                http_request(&proxy, "POST", &host, "/specialize", Some(&body), TIMEOUT);
-            let outcome = match sent_request {
-                Err(e) => Err(e),
-                Ok((code, text)) => match serde_json::from_str::<Value>(&text) {
+            let outcome = http_request(&proxy, "POST", &host, "/specialize", Some(&body), TIMEOUT)
+                .and_then(|(code, text)| match serde_json::from_str::<Value>(&text) {
                     // The app's answers, errors included, are JSON naming its pool.
                     Ok(answer) if answer.get("pool").is_some() => {
                         Ok((routed_at.get_or_insert(sent).elapsed(), code, answer))
@@ -363,8 +360,7 @@ async fn the_flask_faas_answers_and_scales_from_zero_on_jobs_and_requests() {
                         not_the_app.push(format!("{code} {text:?} after {:?}", sent.elapsed()));
                         Err(format!("{code} {text:?}"))
                     }
-                },
-            };
+                });
             std::future::ready(outcome)
         },
     )
