@@ -8,7 +8,9 @@
 //! `BENCH_CONCURRENCY` (16), `BENCH_STEADY_SECONDS` (300), `BENCH_RESYNC_SECONDS` (10),
 //! `BENCH_UPDATE_SAMPLES` (20), `BENCH_TIMEOUT_SECONDS` (per wait, 3600), `BENCH_OPERATOR_LOG`
 //! (`RUST_LOG` of the operator, default `info`), `BENCH_SKIP_BASELINE=1`, `BENCH_OUT` (default
-//! `target/bench/results.json`).
+//! `target/bench/results.json`), `BENCH_PROFILE_SECONDS` (a kube-apiserver CPU profile over the
+//! first that many seconds of each phase's convergence, in `target/bench/profiles/`; 0, the
+//! default, takes none).
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,6 +64,7 @@ struct Settings {
     audit_log: PathBuf,
     out: PathBuf,
     clk_tck: f64,
+    profile: Duration,
 }
 
 impl Settings {
@@ -101,6 +104,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| repo().join("target/bench/results.json")),
             clk_tck,
+            profile: Duration::from_secs(env_or("BENCH_PROFILE_SECONDS", 0)),
         }
     }
 }
@@ -326,6 +330,57 @@ fn control_plane_cpu(s: &Settings) -> BTreeMap<String, f64> {
             Some((name.to_string(), cpu_seconds(pid, s.clk_tck)))
         })
         .collect()
+}
+
+/// The size of etcd's database as the API server reports it (`apiserver_storage_size_bytes`):
+/// history and free pages grow it from phase to phase until etcd is compacted and defragmented.
+async fn etcd_db_bytes(admin: &Client) -> Option<f64> {
+    let request = http::Request::get("/metrics").body(Vec::new()).ok()?;
+    let text = admin.request_text(request).await.ok()?;
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_storage_size_bytes"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(f64::max)
+}
+
+/// With `BENCH_PROFILE_SECONDS`, start a kube-apiserver CPU profile of that length, saved as
+/// `target/bench/profiles/<phase>-<name>.pprof` (phases numbered in run order, since rounds reuse
+/// a namespace name); the task yields the path, or null for none. Compare two phases with
+/// `go tool pprof -top -diff_base=<one> <other>`.
+fn profile_apiserver(s: &Settings, admin: &Client, name: &str) -> tokio::task::JoinHandle<Value> {
+    static PHASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let phase = PHASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (seconds, admin) = (s.profile.as_secs(), admin.clone());
+    let path = repo().join(format!("target/bench/profiles/{phase:02}-{name}.pprof"));
+    tokio::spawn(async move {
+        if seconds == 0 {
+            return Value::Null;
+        }
+        let uri = format!("/debug/pprof/profile?seconds={seconds}");
+        let request = http::Request::get(uri).body(kube::client::Body::empty());
+        let body = match request {
+            Ok(request) => match admin.send(request).await {
+                Ok(response) => response.into_body().collect_bytes().await,
+                Err(e) => Err(e),
+            },
+            Err(e) => {
+                eprintln!("  !! profile request: {e}");
+                return Value::Null;
+            }
+        };
+        let written = body.map_err(|e| e.to_string()).and_then(|bytes| {
+            std::fs::create_dir_all(path.parent().expect("profiles dir"))
+                .and_then(|()| std::fs::write(&path, &bytes))
+                .map_err(|e| e.to_string())
+        });
+        match written {
+            Ok(()) => json!(path.display().to_string()),
+            Err(e) => {
+                eprintln!("  !! kube-apiserver profile: {e}");
+                Value::Null
+            }
+        }
+    })
 }
 
 /// CPU seconds each control-plane process spent between two [`control_plane_cpu`] readings.
@@ -607,6 +662,8 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
     let control_plane0 = control_plane_cpu(s);
     let counters0: Vec<_> = operators.iter().map(Shard::counters).collect();
     let offset = audit_mark(&s.audit_log);
+    let etcd_db = etcd_db_bytes(admin).await;
+    let profile = profile_apiserver(s, admin, &ns);
     let t0 = Instant::now();
     apply_apps(admin, &ns, n, shards, s.concurrency, IMAGE).await;
     let t_applied = Instant::now();
@@ -629,9 +686,10 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
     )
     .await;
     let t_ready = wait_progress("operator: apps Ready", &apps, n, s.timeout, |p| p.all_ready).await;
+    let control_plane = cpu_spent(&control_plane0, &control_plane_cpu(s));
+    let profile = profile.await.unwrap_or(Value::Null);
     let convergence_writes = writes_by_operators(offset);
     let cpu_converged = cpu(&operators);
-    let control_plane = cpu_spent(&control_plane0, &control_plane_cpu(s));
     eprintln!("  control plane CPU s while converging: {control_plane}");
     let counters_converged: Vec<_> = operators.iter().map(Shard::counters).collect();
     let rss_converged: Vec<f64> = operators.iter().map(Shard::peak_rss_mib).collect();
@@ -780,6 +838,8 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
         },
         "cpu_seconds_convergence": cpu_converged.iter().sum::<f64>() - cpu0.iter().sum::<f64>(),
         "control_plane_cpu_seconds_convergence": control_plane,
+        "etcd_db_bytes_at_start": etcd_db,
+        "apiserver_profile": profile,
         "cpu_seconds_steady": cpu_steady,
         "cpu_seconds_total": cpu_total.iter().sum::<f64>(),
         "namespace_delete_s": delete_s,
@@ -850,6 +910,8 @@ async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Valu
         deployment_available,
     );
     let offset = audit_mark(&s.audit_log);
+    let etcd_db = etcd_db_bytes(admin).await;
+    let profile = profile_apiserver(s, admin, &ns);
     let control_plane0 = control_plane_cpu(s);
     let t0 = Instant::now();
     stream::iter(rendered.iter())
@@ -884,6 +946,7 @@ async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Valu
     eprintln!("  baseline all available at {:.1}s", secs(t0, t_ready));
     let control_plane = cpu_spent(&control_plane0, &control_plane_cpu(s));
     eprintln!("  control plane CPU s while converging: {control_plane}");
+    let profile = profile.await.unwrap_or(Value::Null);
     deps_task.abort();
     let writes = audit_writes(&s.audit_log, offset, &user);
     let delete_s = delete_namespace(admin, &ns, s.timeout).await;
@@ -894,6 +957,8 @@ async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Valu
         "children_applied_s": secs(t0, t_applied),
         "all_ready_s": secs(t0, t_ready),
         "control_plane_cpu_seconds_convergence": control_plane,
+        "etcd_db_bytes_at_start": etcd_db,
+        "apiserver_profile": profile,
         "writes": writes_json(&writes, n),
         "namespace_delete_s": delete_s,
     })
@@ -903,11 +968,19 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-/// One round's all-Ready times and their ratio.
+/// One round's all-Ready times and their ratio, with what each phase cost the control plane
+/// (the rounds differ in it more than in the operator's own figures).
 fn round(operator: &Value, baseline: &Value, order: &str) -> Value {
     let (o, b) = (f(&operator["all_ready_s"]), f(&baseline["all_ready_s"]));
+    let phase = |p: &Value| {
+        json!({"namespace": p["namespace"],
+               "control_plane_cpu_seconds_convergence": p["control_plane_cpu_seconds_convergence"],
+               "etcd_db_bytes_at_start": p["etcd_db_bytes_at_start"],
+               "apiserver_profile": p["apiserver_profile"]})
+    };
     json!({"order": order, "operator_all_ready_s": o, "baseline_all_ready_s": b,
-           "ratio": if (o / b).is_finite() { json!(o / b) } else { Value::Null }})
+           "ratio": if (o / b).is_finite() { json!(o / b) } else { Value::Null },
+           "operator": phase(operator), "baseline": phase(baseline)})
 }
 
 /// The median (the mean of the two middle values for an even count); NaN for none.
