@@ -333,7 +333,8 @@ fn control_plane_cpu(s: &Settings) -> BTreeMap<String, f64> {
 }
 
 /// The size of etcd's database as the API server reports it (`apiserver_storage_size_bytes`):
-/// history and free pages grow it from phase to phase until etcd is compacted and defragmented.
+/// the bench cluster keeps its etcd data between runs, and the file only shrinks when etcd is
+/// defragmented.
 async fn etcd_db_bytes(admin: &Client) -> Option<f64> {
     let request = http::Request::get("/metrics").body(Vec::new()).ok()?;
     let text = admin.request_text(request).await.ok()?;
