@@ -7,14 +7,20 @@ use serverless_e2e::*;
 use serverless_e2e::serverless_operator::testing::cases;
 
 fn apply(ns: &str, app: &Value) -> Output {
+    kubectl_stdin(ns, app, &["apply", "--server-side"])
+}
+
+/// A plain create, which no server-side apply merge precedes.
+fn create(ns: &str, app: &Value) -> Output {
+    kubectl_stdin(ns, app, &["create"])
+}
+
+fn kubectl_stdin(ns: &str, app: &Value, verb: &[&str]) -> Output {
     let mut app = app.clone();
     app["metadata"]["namespace"] = ns.into();
     let yaml = serde_saphyr::to_string(&app).expect("yaml");
-    kubectl_with(
-        &admin_kubeconfig(),
-        &["apply", "--server-side", "-n", ns, "-f", "-"],
-        Some(&yaml),
-    )
+    let args: Vec<&str> = verb.iter().copied().chain(["-n", ns, "-f", "-"]).collect();
+    kubectl_with(&admin_kubeconfig(), &args, Some(&yaml))
 }
 
 #[tokio::test]
@@ -32,11 +38,7 @@ async fn every_rule_is_enforced_by_the_api_server() {
         let mut app = cases::valid();
         mutate(&mut app);
         let out = apply(&ns.name, &app);
-        // Workers and ports are list-maps keyed by name, so server-side apply refuses a
-        // duplicate name while merging, before CEL runs; its message names the list and key.
-        let duplicate = expected.contains("name must be unique")
-            && out.stderr.contains("duplicate entries for key [name=");
-        if out.success || !(out.stderr.contains(expected) || duplicate) {
+        if out.success || !out.stderr.contains(expected) {
             failures.push(format!(
                 "{case}: expected rejection with `{expected}`, got: {}{}",
                 out.stdout, out.stderr
@@ -55,6 +57,26 @@ async fn every_rule_is_enforced_by_the_api_server() {
         let mut app = cases::valid();
         mutate(&mut app);
         let out = apply(&ns.name, &app);
+        if expected.contains("Duplicate value") {
+            // A repeated list-map key: server-side apply refuses it while merging, naming the
+            // list and the key; a plain create reaches validation, which names the item.
+            let list = field.split('[').next().unwrap_or(field);
+            let merged = format!(".{list}: duplicate entries for key [name=");
+            if out.success || !out.stderr.contains(&merged) {
+                failures.push(format!(
+                    "{case}: expected apply to refuse with `{merged}`, got: {}{}",
+                    out.stdout, out.stderr
+                ));
+            }
+            let out = create(&ns.name, &app);
+            if out.success || !out.stderr.contains(expected) {
+                failures.push(format!(
+                    "{case}: expected create to refuse with `{expected}`, got: {}{}",
+                    out.stdout, out.stderr
+                ));
+            }
+            continue;
+        }
         if out.success || !out.stderr.contains(field) {
             failures.push(format!(
                 "{case}: expected rejection naming `{field}`, got: {}{}",

@@ -3,6 +3,12 @@
 //! Every rule a bad manifest could slip past lives here as OpenAPI (types, ranges, patterns) or as
 //! CEL `x-kubernetes-validations`, so the API server rejects it at `kubectl apply` time. Each CEL
 //! message names the field it is about.
+//!
+//! The rules run on every create and every status write, and the API server copies the schema of
+//! an object's properties each time a rule reads one of its fields (27 on a worker). So a rule sits
+//! on the narrowest node it can (a field, the `ports` list), list-map keys stand in for
+//! uniqueness rules, rules with one guard are one rule naming every field involved, and a rule
+//! that reads a child several times reads it once: `[self.replicas].all(r, ...)`.
 
 use std::collections::BTreeMap;
 
@@ -48,13 +54,11 @@ pub const KIND: &str = "ServerlessApp";
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63").message("metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, at most 63 characters): it names the app's Services"),
-    validation = Rule::new("!has(self.spec.workers) || self.spec.workers.all(w, size(self.metadata.name) + size(w.name) <= 62)").message("metadata.name and spec.workers[].name are too long together: a worker's objects are named <app>-<worker>, which must fit in 63 characters"),
+    validation = Rule::new("size(self.metadata.name) <= 22 || !has(self.spec.workers) || self.spec.workers.all(w, size(self.metadata.name) + size(w.name) <= 62)").message("metadata.name and spec.workers[].name are too long together: a worker's objects are named <app>-<worker>, which must fit in 63 characters"),
 )]
 #[x_kube(
     validation = Rule::new("has(self.image) || (has(self.master.image) && (!has(self.workers) || self.workers.all(w, has(w.image))))").message("spec.image is required unless spec.master.image and every spec.workers[].image are set"),
-    validation = Rule::new("!has(self.workers) || self.workers.all(w, self.workers.exists_one(x, x.name == w.name))").message("spec.workers[].name must be unique"),
     validation = Rule::new("!has(self.paused) || !self.paused || !has(self.workers) || self.workers.all(w, !has(w.http))").message("spec.paused cannot apply to workers with http: the HTTP add-on has no pause; pause the other components one by one (their paused field)"),
-    validation = Rule::new("!has(self.workers) || self.workers.all(w, w.name != 'master')").message("spec.workers[].name must not be 'master': that names the master's pods, which a worker's Service would then select"),
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = bounded)]
@@ -587,19 +591,11 @@ fn scaling_rules(schema: &mut schemars::Schema) {
 /// unboxed they would take their full size in each component of each one.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
-    validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.name == p.name))").message("ports[].name must be unique"),
-    validation = Rule::new("!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.port == p.port))").message("ports[].port must be unique"),
-    validation = Rule::new("!has(self.autoscaling) || self.replicas.max > self.replicas.min").message("autoscaling needs replicas.max above replicas.min: with min == max the replica count is fixed"),
-    validation = Rule::new("!has(self.scaleDown) || self.replicas.max > self.replicas.min").message("scaleDown needs replicas.max above replicas.min: with min == max nothing scales down"),
-    validation = Rule::new("!has(self.coldStartBudget) || (duration(self.coldStartBudget) > duration('0s') && duration(self.coldStartBudget) <= duration('1h'))").message("coldStartBudget must be a duration above 0 and at most 1h, such as 500ms, 5s or 1m30s"),
-    validation = Rule::new("!has(self.readinessProbe) || !has(self.readinessProbe.httpGet) || string(self.readinessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.readinessProbe.httpGet.port)))").message("readinessProbe.httpGet.port names no port of this component: use one of ports[].name, or a number"),
-    validation = Rule::new("!has(self.readinessProbe) || !has(self.readinessProbe.tcpSocket) || string(self.readinessProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.readinessProbe.tcpSocket.port)))").message("readinessProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
-    validation = Rule::new("!has(self.livenessProbe) || !has(self.livenessProbe.httpGet) || string(self.livenessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.livenessProbe.httpGet.port)))").message("livenessProbe.httpGet.port names no port of this component: use one of ports[].name, or a number"),
-    validation = Rule::new("!has(self.livenessProbe) || !has(self.livenessProbe.tcpSocket) || string(self.livenessProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.livenessProbe.tcpSocket.port)))").message("livenessProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
-    validation = Rule::new("!has(self.startupProbe) || !has(self.startupProbe.httpGet) || string(self.startupProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.startupProbe.httpGet.port)))").message("startupProbe.httpGet.port names no port of this component: use one of ports[].name, or a number"),
-    validation = Rule::new("!has(self.startupProbe) || !has(self.startupProbe.tcpSocket) || string(self.startupProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(p, p.name == string(self.startupProbe.tcpSocket.port)))").message("startupProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
-    validation = Rule::new("!has(self.autoscaling) || !has(self.autoscaling.cpuUtilization) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("autoscaling.cpuUtilization needs resources.requests.cpu: utilization is a percentage of the request"),
-    validation = Rule::new("!has(self.autoscaling) || !has(self.autoscaling.memoryUtilization) || (has(self.resources) && has(self.resources.requests) && 'memory' in self.resources.requests)").message("autoscaling.memoryUtilization needs resources.requests.memory: utilization is a percentage of the request"),
+    validation = Rule::new("(!has(self.autoscaling) && !has(self.scaleDown)) || [self.replicas].all(r, r.max > r.min)").message("autoscaling and scaleDown need replicas.max above replicas.min: with min == max the replica count is fixed"),
+    validation = Rule::new("!has(self.readinessProbe) || ((!has(self.readinessProbe.httpGet) || string(self.readinessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(q, q.name == string(self.readinessProbe.httpGet.port)))) && (!has(self.readinessProbe.tcpSocket) || string(self.readinessProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(q, q.name == string(self.readinessProbe.tcpSocket.port)))))").message("readinessProbe.httpGet.port or readinessProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
+    validation = Rule::new("!has(self.livenessProbe) || ((!has(self.livenessProbe.httpGet) || string(self.livenessProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(q, q.name == string(self.livenessProbe.httpGet.port)))) && (!has(self.livenessProbe.tcpSocket) || string(self.livenessProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(q, q.name == string(self.livenessProbe.tcpSocket.port)))))").message("livenessProbe.httpGet.port or livenessProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
+    validation = Rule::new("!has(self.startupProbe) || ((!has(self.startupProbe.httpGet) || string(self.startupProbe.httpGet.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(q, q.name == string(self.startupProbe.httpGet.port)))) && (!has(self.startupProbe.tcpSocket) || string(self.startupProbe.tcpSocket.port).matches('^[0-9]+$') || (has(self.ports) && self.ports.exists(q, q.name == string(self.startupProbe.tcpSocket.port)))))").message("startupProbe.httpGet.port or startupProbe.tcpSocket.port names no port of this component: use one of ports[].name, or a number"),
+    validation = Rule::new("!has(self.autoscaling) || [self.autoscaling].all(a, (!has(a.cpuUtilization) && !has(a.memoryUtilization)) || (has(self.resources) && [self.resources].all(r, has(r.requests) && (!has(a.cpuUtilization) || 'cpu' in r.requests) && (!has(a.memoryUtilization) || 'memory' in r.requests))))").message("autoscaling.cpuUtilization needs resources.requests.cpu, and autoscaling.memoryUtilization resources.requests.memory: utilization is a percentage of the request"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentSpec {
@@ -636,8 +632,13 @@ pub struct ComponentSpec {
     pub pod_annotations: BTreeMap<String, String>,
     /// Named ports the container listens on; each is published by the component's Service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    // Unique names: the list-map key, which the API server checks itself.
     #[schemars(length(max = 16))]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(extend(
+        "x-kubernetes-list-type" = "map",
+        "x-kubernetes-list-map-keys" = ["name"],
+        "x-kubernetes-validations" = [{"rule": "self.all(p, self.exists_one(q, q.port == p.port))", "message": "ports[].port must be unique"}],
+    ))]
     pub ports: Vec<PortSpec>,
     /// CPU and memory requests and limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -687,7 +688,8 @@ pub struct ComponentSpec {
     // The length bounds the number Go's format can spell, so parsing it cannot overflow.
     #[schemars(
         length(min = 2, max = 12),
-        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$")
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"),
+        extend("x-kubernetes-validations" = [{"rule": "duration(self) > duration('0s') && duration(self) <= duration('1h')", "message": "coldStartBudget must be a duration above 0 and at most 1h, such as 500ms, 5s or 1m30s"}])
     )]
     pub cold_start_budget: Option<kube::core::Duration>,
 }
@@ -696,9 +698,9 @@ pub struct ComponentSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
     validation = Rule::new("self.replicas.min >= 1").message("master.replicas.min must be at least 1: the master is always on"),
-    validation = Rule::new("!has(self.paused) || !self.paused || self.replicas.min < self.replicas.max").message("master.paused applies to an autoscaled master: with replicas.min == replicas.max its size is fixed already"),
+    validation = Rule::new("!has(self.paused) || !self.paused || [self.replicas].all(r, r.min < r.max)").message("master.paused applies to an autoscaled master: with replicas.min == replicas.max its size is fixed already"),
     validation = Rule::new("has(self.ports) && size(self.ports) >= 1").message("master.ports must list at least one port: the master is the app's entry point"),
-    validation = Rule::new("self.replicas.min >= self.replicas.max || has(self.autoscaling) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("master.resources.requests.cpu is required when replicas.max is above replicas.min without autoscaling: the default autoscaler targets CPU utilization, a percentage of the request"),
+    validation = Rule::new("[self.replicas].all(r, r.min >= r.max) || has(self.autoscaling) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("master.resources.requests.cpu is required when replicas.max is above replicas.min without autoscaling: the default autoscaler targets CPU utilization, a percentage of the request"),
     validation = Rule::new("!has(self.expose) || !has(self.expose.ingress) || !has(self.expose.ingress.port) || self.ports.exists(p, p.name == self.expose.ingress.port)").message("master.expose.ingress.port must name one of master.ports"),
 )]
 #[serde(rename_all = "camelCase")]
@@ -713,29 +715,24 @@ pub struct MasterSpec {
 /// A worker pool: a function with its own Deployment, scaled by KEDA.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
-    validation = Rule::new("!has(self.paused) || !self.paused || self.replicas.min < self.replicas.max").message("workers[].paused applies to an autoscaled worker: with replicas.min == replicas.max its size is fixed already"),
-    validation = Rule::new("!has(self.http) || !has(self.scaleDown) || (!has(self.scaleDown.policies) && !has(self.scaleDown.selectPolicy))").message("workers[].scaleDown.policies and selectPolicy cannot apply to workers[].http: the HTTP add-on takes a scale-down period only, set scaleDown.stabilizationWindowSeconds"),
-    validation = Rule::new("!has(self.cooldownSeconds) || !has(self.scaleDown) || !has(self.scaleDown.stabilizationWindowSeconds) || self.cooldownSeconds == self.scaleDown.stabilizationWindowSeconds").message("workers[].cooldownSeconds and workers[].scaleDown.stabilizationWindowSeconds are one setting (how long load stays low before replicas go, the last one included): set scaleDown.stabilizationWindowSeconds only"),
-    validation = Rule::new("!has(self.paused) || !self.paused || !has(self.http)").message("workers[].paused cannot be combined with workers[].http: the HTTP add-on has no pause; scale the worker with triggers to pause it"),
-    validation = Rule::new("self.replicas.min > 0 || (has(self.triggers) && size(self.triggers) > 0) || has(self.http)").message("workers[].replicas.min is 0 but the worker has no triggers and no http trigger: nothing would ever scale it up"),
+    validation = Rule::new("!has(self.paused) || !self.paused || [self.replicas].all(r, r.min < r.max)").message("workers[].paused applies to an autoscaled worker: with replicas.min == replicas.max its size is fixed already"),
+    validation = Rule::new("!has(self.http) || (!(has(self.triggers) && size(self.triggers) > 0) && !has(self.autoscaling) && !has(self.pollingIntervalSeconds) && !(has(self.paused) && self.paused) && (!has(self.scaleDown) || (!has(self.scaleDown.policies) && !has(self.scaleDown.selectPolicy))))").message("workers[].http cannot be combined with triggers, autoscaling, pollingIntervalSeconds, paused, or scaleDown.policies and selectPolicy: the HTTP add-on is the worker's one scaler, scales on requests alone, takes a scale-down period only (scaleDown.stabilizationWindowSeconds) and has no pause"),
     validation = Rule::new("!has(self.http) || self.replicas.min == 0").message("workers[].http is only for scale-from-zero workers: set replicas.min to 0, or use triggers"),
-    validation = Rule::new("!has(self.http) || !has(self.triggers) || size(self.triggers) == 0").message("workers[].http and workers[].triggers are exclusive: KEDA allows one scaler per Deployment"),
-    validation = Rule::new("!has(self.http) || (has(self.ports) && size(self.ports) > 0)").message("workers[].http needs at least one entry in workers[].ports to route requests to"),
-    validation = Rule::new("!has(self.http) || !has(self.http.port) || (has(self.ports) && self.ports.exists(p, p.name == self.http.port))").message("workers[].http.port must name one of workers[].ports"),
-    validation = Rule::new("!has(self.http) || !has(self.autoscaling)").message("workers[].autoscaling cannot be combined with workers[].http: the HTTP add-on scales on requests only"),
-    validation = Rule::new("!has(self.fallback) || (has(self.triggers) && size(self.triggers) > 0)").message("workers[].fallback needs triggers: it is the replica count KEDA keeps when a trigger fails"),
-    validation = Rule::new("!has(self.fallback) || self.fallback.replicas <= self.replicas.max").message("workers[].fallback.replicas must not exceed replicas.max"),
+    validation = Rule::new("!has(self.http) || (has(self.ports) && size(self.ports) > 0 && (!has(self.http.port) || self.ports.exists(p, p.name == self.http.port)))").message("workers[].http needs workers[].ports to route requests to, and workers[].http.port must name one of them"),
+    validation = Rule::new("!has(self.cooldownSeconds) || !has(self.scaleDown) || !has(self.scaleDown.stabilizationWindowSeconds) || self.cooldownSeconds == self.scaleDown.stabilizationWindowSeconds").message("workers[].cooldownSeconds and workers[].scaleDown.stabilizationWindowSeconds are one setting (how long load stays low before replicas go, the last one included): set scaleDown.stabilizationWindowSeconds only"),
+    validation = Rule::new("self.replicas.min > 0 || has(self.http) || (has(self.triggers) && self.triggers.exists(t, t.type != 'cpu' && t.type != 'memory'))").message("workers[].replicas.min is 0 but nothing can scale the worker up from zero: add http or an event trigger (KEDA cannot scale from zero on cpu or memory), or set replicas.min to 1"),
+    validation = Rule::new("!has(self.fallback) || ((has(self.triggers) && size(self.triggers) > 0) && self.fallback.replicas <= self.replicas.max)").message("workers[].fallback needs triggers (it is the replica count KEDA keeps when a trigger fails), and fallback.replicas must not exceed replicas.max"),
     validation = Rule::new("!has(self.idleReplicas) || ((has(self.triggers) && size(self.triggers) > 0) && self.idleReplicas < self.replicas.min)").message("workers[].idleReplicas needs triggers and must be below replicas.min"),
-    validation = Rule::new("!has(self.pollingIntervalSeconds) || !has(self.http)").message("workers[].pollingIntervalSeconds applies to triggers only; the HTTP add-on does not poll"),
-    validation = Rule::new("self.replicas.min > 0 || !has(self.triggers) || self.triggers.exists(t, t.type != 'cpu' && t.type != 'memory')").message("workers[].replicas.min is 0 but every trigger is cpu or memory: KEDA cannot scale from zero on resource metrics, add an event trigger or set replicas.min to 1"),
-    validation = Rule::new("self.replicas.min == 0 || self.replicas.min >= self.replicas.max || has(self.autoscaling) || has(self.http) || (has(self.triggers) && size(self.triggers) > 0) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("workers[].resources.requests.cpu is required when replicas.max is above replicas.min without triggers or autoscaling: the default autoscaler targets CPU utilization, a percentage of the request"),
+    validation = Rule::new("[self.replicas].all(r, r.min == 0 || r.min >= r.max) || has(self.autoscaling) || has(self.http) || (has(self.triggers) && size(self.triggers) > 0) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)").message("workers[].resources.requests.cpu is required when replicas.max is above replicas.min without triggers or autoscaling: the default autoscaler targets CPU utilization, a percentage of the request"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerSpec {
     /// Name of the pool; its objects are named `<app>-<name>`.
+    // Unique: the list-map key of `workers`, which the API server checks itself.
     #[schemars(
         length(min = 1, max = 40),
-        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"),
+        extend("x-kubernetes-validations" = [{"rule": "self != 'master'", "message": "spec.workers[].name must not be 'master': that names the master's pods, which a worker's Service would then select"}])
     )]
     pub name: String,
     #[serde(flatten)]

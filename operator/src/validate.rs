@@ -63,6 +63,7 @@ pub fn validate(object: &Value) -> Result<(), Invalid> {
     unknown_fields(&SCHEMA, object, "", &mut causes);
     if causes.is_empty() {
         openapi(object, &mut causes);
+        list_map_keys(&SCHEMA, object, "", &mut causes);
     }
     if causes.is_empty() {
         cel(object, &mut causes);
@@ -242,6 +243,49 @@ fn openapi(object: &Value, causes: &mut Vec<String>) {
             "{path}: Invalid value: {}: {error}",
             error.instance()
         ));
+    }
+}
+
+/// The keys of an `x-kubernetes-list-type: map` list are unique, as the API server checks them
+/// (worker names, port names): no CEL rule repeats that check.
+fn list_map_keys(schema: &Value, value: &Value, path: &str, causes: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (key, child) in map {
+                if let Some(child_schema) = properties.and_then(|p| p.get(key)) {
+                    list_map_keys(child_schema, child, &join(path, key), causes);
+                }
+            }
+        }
+        Value::Array(items) => {
+            let Some(item_schema) = schema.get("items") else {
+                return;
+            };
+            let keys: Vec<&str> = schema
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+                .map(|keys| keys.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let is_map =
+                schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map");
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                if is_map && !keys.is_empty() {
+                    let key: serde_json::Map<String, Value> = keys
+                        .iter()
+                        .map(|k| (k.to_string(), item.get(*k).cloned().unwrap_or(Value::Null)))
+                        .collect();
+                    let key = Value::Object(key).to_string();
+                    if !seen.insert(key.clone()) {
+                        causes.push(format!("{item_path}: Duplicate value: {key}"));
+                    }
+                }
+                list_map_keys(item_schema, item, &item_path, causes);
+            }
+        }
+        _ => {}
     }
 }
 

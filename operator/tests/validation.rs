@@ -26,6 +26,15 @@ fn the_valid_app_is_accepted() {
 }
 
 #[test]
+fn the_longest_names_that_fit_together_are_accepted() {
+    // <app>-<worker> at 63 characters: the length rule's boundary.
+    let mut app = valid();
+    app["metadata"]["name"] = "a".repeat(22).into();
+    app["spec"]["workers"][0]["name"] = "b".repeat(40).into();
+    validate(&app).expect("63 characters fit");
+}
+
+#[test]
 fn each_cel_rule_rejects_with_its_message() {
     for (case, mutate, expected) in CEL_CASES {
         let message = rejected(mutate);

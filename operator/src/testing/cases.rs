@@ -159,21 +159,20 @@ pub const CEL_CASES: &[Case] = &[
         "metadata.name and spec.workers[].name are too long together",
     ),
     (
+        // A name of 22 characters fits any worker name (at most 40); one more may not.
+        "names one character too long together",
+        |a| {
+            a["metadata"]["name"] = json!("a".repeat(23));
+            a["spec"]["workers"][0]["name"] = json!("b".repeat(40));
+        },
+        "metadata.name and spec.workers[].name are too long together",
+    ),
+    (
         "no image anywhere",
         |a| {
             a["spec"].as_object_mut().unwrap().remove("image");
         },
         "spec.image is required",
-    ),
-    (
-        "duplicate worker names",
-        |a| a["spec"]["workers"][1]["name"] = json!("queue"),
-        "spec.workers[].name must be unique",
-    ),
-    (
-        "duplicate port names",
-        |a| a["spec"]["master"]["ports"][1]["name"] = json!("http"),
-        "ports[].name must be unique",
     ),
     (
         "duplicate port numbers",
@@ -183,7 +182,7 @@ pub const CEL_CASES: &[Case] = &[
     (
         "autoscaling on a fixed size",
         |a| a["spec"]["master"]["replicas"] = json!({"min": 2, "max": 2}),
-        "autoscaling needs replicas.max above replicas.min",
+        "autoscaling and scaleDown need replicas.max above replicas.min",
     ),
     (
         "cpu target without cpu request",
@@ -196,6 +195,16 @@ pub const CEL_CASES: &[Case] = &[
         "autoscaling.cpuUtilization needs resources.requests.cpu",
     ),
     (
+        "cpu target with limits only",
+        |a| {
+            a["spec"]["master"]["resources"]
+                .as_object_mut()
+                .unwrap()
+                .remove("requests");
+        },
+        "autoscaling.cpuUtilization needs resources.requests.cpu",
+    ),
+    (
         "memory target without memory request",
         |a| {
             a["spec"]["master"]["resources"]["requests"]
@@ -203,7 +212,7 @@ pub const CEL_CASES: &[Case] = &[
                 .unwrap()
                 .remove("memory");
         },
-        "autoscaling.memoryUtilization needs resources.requests.memory",
+        "and autoscaling.memoryUtilization resources.requests.memory",
     ),
     (
         "master min 0",
@@ -253,12 +262,12 @@ pub const CEL_CASES: &[Case] = &[
             a["spec"]["master"]["readinessProbe"] =
                 json!({"httpGet": {"path": "/", "port": "admin"}})
         },
-        "readinessProbe.httpGet.port names no port of this component",
+        "readinessProbe.httpGet.port or readinessProbe.tcpSocket.port names no port of this component",
     ),
     (
         "readiness tcp probe port unknown",
         |a| a["spec"]["master"]["readinessProbe"] = json!({"tcpSocket": {"port": "admin"}}),
-        "readinessProbe.tcpSocket.port names no port of this component",
+        "readinessProbe.httpGet.port or readinessProbe.tcpSocket.port names no port of this component",
     ),
     (
         "liveness probe port unknown",
@@ -266,24 +275,24 @@ pub const CEL_CASES: &[Case] = &[
             a["spec"]["workers"][1]["livenessProbe"] =
                 json!({"httpGet": {"path": "/", "port": "metrics"}})
         },
-        "livenessProbe.httpGet.port names no port of this component",
+        "livenessProbe.httpGet.port or livenessProbe.tcpSocket.port names no port of this component",
     ),
     (
         "liveness tcp probe port unknown on a worker without ports",
         |a| a["spec"]["workers"][0]["livenessProbe"] = json!({"tcpSocket": {"port": "http"}}),
-        "livenessProbe.tcpSocket.port names no port of this component",
+        "livenessProbe.httpGet.port or livenessProbe.tcpSocket.port names no port of this component",
     ),
     (
         "startup probe port unknown",
         |a| {
             a["spec"]["master"]["startupProbe"] = json!({"httpGet": {"path": "/", "port": "grpcx"}})
         },
-        "startupProbe.httpGet.port names no port of this component",
+        "startupProbe.httpGet.port or startupProbe.tcpSocket.port names no port of this component",
     ),
     (
         "startup tcp probe port unknown",
         |a| a["spec"]["master"]["startupProbe"] = json!({"tcpSocket": {"port": "https"}}),
-        "startupProbe.tcpSocket.port names no port of this component",
+        "startupProbe.httpGet.port or startupProbe.tcpSocket.port names no port of this component",
     ),
     (
         "ingress port unknown",
@@ -302,7 +311,7 @@ pub const CEL_CASES: &[Case] = &[
                 .unwrap()
                 .remove("fallback");
         },
-        "workers[].replicas.min is 0 but the worker has no triggers",
+        "workers[].replicas.min is 0 but nothing can scale the worker up from zero",
     ),
     (
         "http with min 1",
@@ -312,7 +321,7 @@ pub const CEL_CASES: &[Case] = &[
     (
         "http and triggers",
         |a| a["spec"]["workers"][1]["triggers"] = json!([{"type": "cron"}]),
-        "workers[].http and workers[].triggers are exclusive",
+        "workers[].http cannot be combined with triggers, autoscaling, pollingIntervalSeconds, paused, or scaleDown.policies and selectPolicy",
     ),
     (
         "http without ports",
@@ -321,12 +330,12 @@ pub const CEL_CASES: &[Case] = &[
             w.remove("ports");
             w["http"].as_object_mut().unwrap().remove("port");
         },
-        "workers[].http needs at least one entry in workers[].ports",
+        "workers[].http needs workers[].ports to route requests to, and workers[].http.port must name one of them",
     ),
     (
         "http port unknown",
         |a| a["spec"]["workers"][1]["http"]["port"] = json!("admin"),
-        "workers[].http.port must name one of workers[].ports",
+        "workers[].http needs workers[].ports to route requests to, and workers[].http.port must name one of them",
     ),
     (
         "http with autoscaling",
@@ -335,7 +344,7 @@ pub const CEL_CASES: &[Case] = &[
             a["spec"]["workers"][1]["replicas"]["max"] = json!(5);
             a["spec"]["workers"][1]["resources"] = json!({"requests": {"cpu": "1"}});
         },
-        "workers[].autoscaling cannot be combined with workers[].http",
+        "workers[].http cannot be combined with triggers, autoscaling, pollingIntervalSeconds, paused, or scaleDown.policies and selectPolicy",
     ),
     (
         "fallback without triggers",
@@ -345,7 +354,7 @@ pub const CEL_CASES: &[Case] = &[
     (
         "fallback above max",
         |a| a["spec"]["workers"][0]["fallback"]["replicas"] = json!(9),
-        "workers[].fallback.replicas must not exceed replicas.max",
+        "and fallback.replicas must not exceed replicas.max",
     ),
     (
         "idle replicas not below min",
@@ -355,7 +364,7 @@ pub const CEL_CASES: &[Case] = &[
     (
         "polling on an http worker",
         |a| a["spec"]["workers"][1]["pollingIntervalSeconds"] = json!(5),
-        "workers[].pollingIntervalSeconds applies to triggers only",
+        "workers[].http cannot be combined with triggers, autoscaling, pollingIntervalSeconds, paused, or scaleDown.policies and selectPolicy",
     ),
     (
         "scale-down rules on a fixed size",
@@ -363,7 +372,7 @@ pub const CEL_CASES: &[Case] = &[
             a["spec"]["workers"][2]["replicas"] = json!({"min": 2, "max": 2});
             a["spec"]["workers"][2]["scaleDown"] = json!({"stabilizationWindowSeconds": 60});
         },
-        "scaleDown needs replicas.max above replicas.min",
+        "autoscaling and scaleDown need replicas.max above replicas.min",
     ),
     (
         "scale-down policies on an http worker",
@@ -371,7 +380,12 @@ pub const CEL_CASES: &[Case] = &[
             a["spec"]["workers"][1]["scaleDown"] =
                 json!({"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]})
         },
-        "workers[].scaleDown.policies and selectPolicy cannot apply to workers[].http",
+        "workers[].http cannot be combined with triggers, autoscaling, pollingIntervalSeconds, paused, or scaleDown.policies and selectPolicy",
+    ),
+    (
+        "scale-down select policy on an http worker",
+        |a| a["spec"]["workers"][1]["scaleDown"] = json!({"selectPolicy": "Min"}),
+        "workers[].http cannot be combined with triggers, autoscaling, pollingIntervalSeconds, paused, or scaleDown.policies and selectPolicy",
     ),
     (
         "cooldown disagreeing with the scale-down window",
@@ -401,7 +415,7 @@ pub const CEL_CASES: &[Case] = &[
     (
         "paused http worker",
         |a| a["spec"]["workers"][1]["paused"] = json!(true),
-        "workers[].paused cannot be combined with workers[].http",
+        "workers[].http cannot be combined with triggers, autoscaling, pollingIntervalSeconds, paused, or scaleDown.policies and selectPolicy",
     ),
     (
         "paused app with an http worker",
@@ -478,7 +492,7 @@ pub const CEL_CASES: &[Case] = &[
             a["spec"]["workers"][0]["triggers"] =
                 json!([{"type": "cpu", "metricType": "Utilization", "metadata": {"value": "60"}}])
         },
-        "workers[].replicas.min is 0 but every trigger is cpu or memory",
+        "workers[].replicas.min is 0 but nothing can scale the worker up from zero",
     ),
     (
         "env value and valueFrom",
@@ -504,6 +518,17 @@ pub const CEL_CASES: &[Case] = &[
 ];
 
 pub const SCHEMA_CASES: &[Case] = &[
+    // Worker and port names are list-map keys: the API server refuses a repeated one itself.
+    (
+        "duplicate worker names",
+        |a| a["spec"]["workers"][1]["name"] = json!("queue"),
+        "spec.workers[1]: Duplicate value",
+    ),
+    (
+        "duplicate port names",
+        |a| a["spec"]["master"]["ports"][1]["name"] = json!("http"),
+        "spec.master.ports[1]: Duplicate value",
+    ),
     (
         "cold start budget in words",
         |a| a["spec"]["workers"][1]["coldStartBudget"] = json!("5 sec"),
