@@ -227,6 +227,10 @@ BENCH_CLUSTER_ENV = CLUSTER_DIR=$(BENCH_CLUSTER_DIR) CLUSTER_REAL_NODE=0 \
 # Deployments, not the API server; see bench/README.md.
 BENCH_CLIENT_LIMITS = --kube-api-qps=300 --kube-api-burst=600
 
+.PHONY: bench-cel
+bench-cel: ## What the CRD's CEL rules cost the API server per write, on its own validator in-process (not part of test); see bench/README.md
+	cd bench/cel && go test -run TestAppsAreValid -bench . -benchtime $${BENCH_CEL_COUNT:-1000}x
+
 .PHONY: bench
 bench: ## Scale benchmark (not part of test): BENCH_SIZES=100,1000,3000; see bench/README.md
 	$(CARGO) build --locked --release -p serverless-operator -p serverless-bench

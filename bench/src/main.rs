@@ -1195,6 +1195,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_cel_benchmark_measures_this_app() {
+        let path = repo().join("bench/cel/testdata/bench-app.yaml");
+        let text = std::fs::read_to_string(&path).expect("bench/cel/testdata/bench-app.yaml");
+        let file: Value = serde_saphyr::from_str(&text).expect("yaml");
+        let mut app = app_manifest("bench", 1, 1, "127.0.0.1:5000/app:v1");
+        app["metadata"]["name"] = "app-00001".into();
+        assert_eq!(
+            file, app,
+            "bench/cel/testdata/bench-app.yaml drifted from app_manifest"
+        );
+    }
+
+    #[test]
     fn counters_sum_reconciles_and_split_requests_by_verb() {
         let text = "# HELP serverless_operator_reconciles Reconciles by result\n\
                     serverless_operator_reconciles_total{result=\"ok\"} 7\n\

@@ -26,6 +26,17 @@ fn the_valid_app_is_accepted() {
 }
 
 #[test]
+fn the_cel_benchmark_measures_the_valid_app() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bench/cel/testdata/every-field.yaml"
+    );
+    let text = std::fs::read_to_string(path).expect("bench/cel/testdata/every-field.yaml");
+    let file: Value = serde_saphyr::from_str(&text).expect("yaml");
+    assert_eq!(file, valid(), "{path} drifted from cases::valid()");
+}
+
+#[test]
 fn the_longest_names_that_fit_together_are_accepted() {
     // <app>-<worker> at 63 characters: the length rule's boundary.
     let mut app = valid();
