@@ -1,5 +1,5 @@
 //! Invalid apps are rejected by the real API server at `kubectl apply` time, with the rule's
-//! message: the same cases the in-process validation tests use, one per rule.
+//! message: the same cases the in-process validation tests use, one per condition of each rule.
 
 use serde_json::Value;
 use serverless_e2e::*;

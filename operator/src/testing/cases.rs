@@ -1,5 +1,5 @@
-//! Invalid ServerlessApps, one per validation rule, shared by the in-process validation tests
-//! and the end-to-end suite (which sends them to a real API server).
+//! Invalid ServerlessApps, one per condition of each validation rule, shared by the in-process
+//! validation tests and the end-to-end suite (which sends them to a real API server).
 
 use serde_json::{Value, json};
 
