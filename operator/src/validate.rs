@@ -297,9 +297,29 @@ fn cel(object: &Value, causes: &mut Vec<String>) {
             } else {
                 &e.field_path
             };
-            causes.push(format!("{path}: Invalid value: \"object\": {}", e.message));
+            // As the API server prints it: the value of a scalar field, none for an object.
+            let value = match value_at(object, &e.field_path) {
+                Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                    format!("{v}: ")
+                }
+                _ => String::new(),
+            };
+            causes.push(format!("{path}: Invalid value: {value}{}", e.message));
         }
     }
+}
+
+/// The value at a field path such as `spec.workers[0].name`.
+fn value_at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    path.replace('[', ".[")
+        .split('.')
+        .filter(|segment| !segment.is_empty())
+        .try_fold(object, |node, segment| {
+            match segment.strip_prefix('[').and_then(|i| i.strip_suffix(']')) {
+                Some(index) => node.get(index.parse::<usize>().ok()?),
+                None => node.get(segment),
+            }
+        })
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -373,6 +393,28 @@ mod tests {
             let message = causes(metadata.clone());
             assert!(message.contains(expected), "{metadata}: {message}");
         }
+    }
+
+    #[test]
+    fn a_rule_error_shows_a_scalar_value_and_no_object() {
+        let mut bad = crate::testing::cases::valid();
+        bad["spec"]["workers"][0]["name"] = json!("master");
+        bad["spec"]["workers"][0]["replicas"] = json!({"min": 3, "max": 2});
+        let message = validate(&bad).unwrap_err().to_string();
+        assert!(
+            message.contains("spec.workers[0].name: Invalid value: \"master\": spec.workers[].name must not be 'master'"),
+            "{message}"
+        );
+        assert!(
+            message
+                .contains("spec.workers[0].replicas: Invalid value: replicas.min must not exceed"),
+            "{message}"
+        );
+        assert_eq!(
+            value_at(&bad, "spec.workers[0].replicas.min"),
+            Some(&json!(3))
+        );
+        assert_eq!(value_at(&bad, "spec.workers[9].name"), None);
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn render_rejects_a_broken_app_like_the_api_server() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr.trim(),
-        "error: The ServerlessApp \"broken\" is invalid: spec.workers[0].replicas: Invalid value: \"object\": replicas.min must not exceed replicas.max"
+        "error: The ServerlessApp \"broken\" is invalid: spec.workers[0].replicas: Invalid value: replicas.min must not exceed replicas.max"
     );
     let missing = operator(&["render", "-f", "does-not-exist.yaml"], None);
     assert_eq!(missing.status.code(), Some(1));
