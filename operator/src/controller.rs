@@ -20,12 +20,13 @@ use tracing::{debug, info, warn};
 
 use crate::access::Impersonation;
 use crate::api::ServerlessApp;
+use crate::children::ChildKind;
 use crate::children::keda::{HTTP_SCALED_OBJECT_CRD, SCALED_OBJECT_CRD};
 use crate::client::WATCH_TIMEOUT_SECS;
 use crate::footprint;
 use crate::labels::{APP_LABEL, CONTROLLER_NAME};
 use crate::metrics::Metrics;
-use crate::reconciler::caches::{self, Cacheable, cache_event};
+use crate::reconciler::caches::{self, Cacheable, Unseen, cache_event};
 use crate::reconciler::cold_start::ColdStarts;
 use crate::reconciler::{self, Context, Settings, Stores};
 
@@ -248,17 +249,20 @@ where
 }
 
 /// Watch one child kind (only objects carrying the app label): a cache for the reconciler, and
-/// a reconcile of the owning app when one changes. `needs_crd`: the kind is KEDA's, whose watch
-/// fails until KEDA is installed.
+/// a reconcile of the owning app when one changes. KEDA's kinds fail to watch until KEDA is
+/// installed.
+#[allow(clippy::too_many_arguments)]
 fn own<K: Cacheable>(
     controller: Controller<ServerlessApp>,
     client: &Client,
     namespace: Option<&str>,
     shard: Option<&str>,
     manager: &str,
-    needs_crd: bool,
+    kind: ChildKind,
     cold_starts: &Arc<ColdStarts>,
+    unseen: &Arc<Unseen>,
 ) -> (Controller<ServerlessApp>, Store<K::Cached>) {
+    let needs_crd = kind.required_crd().is_some();
     let (reader, writer) = reflector::store();
     // Children carry their app's shard label, so the app's selector selects them too.
     let selector = match shard {
@@ -269,6 +273,7 @@ fn own<K: Cacheable>(
     let manager = manager.to_string();
     let (cold_starts, before) = (cold_starts.clone(), reader.clone());
     let cached = reader.clone();
+    let unseen = unseen.clone();
     let stream = watcher(api::<K>(client, namespace), config)
         .default_backoff()
         .map_ok(move |event| cache_event(event, &manager))
@@ -276,6 +281,8 @@ fn own<K: Cacheable>(
         // Before the cache takes the event: it still holds the version before it.
         .inspect_ok(move |event| cold_starts.watch_event(event, &before))
         .reflect(writer)
+        // After the cache took the event: see `Stores::created`.
+        .inspect_ok(move |event| unseen.watch_event(kind, event))
         .touched_objects()
         .filter_map(move |event| async move {
             match event {
@@ -305,8 +312,10 @@ fn own_children(
         ($($kind:ident: $ty:ty, $field:ident, $crd:expr;)*) => {{
             let c = controller;
             let cold_starts = Arc::new(ColdStarts::default());
-            $(let (c, $field) = own::<$ty>(c, client, ns, shard, manager, Option::<&str>::is_some(&$crd), &cold_starts);)*
-            (c, Stores { $($field,)* crds, cold_starts })
+            let unseen = Arc::new(Unseen::default());
+            $(let (c, $field) =
+                own::<$ty>(c, client, ns, shard, manager, ChildKind::$kind, &cold_starts, &unseen);)*
+            (c, Stores { $($field,)* crds, cold_starts, unseen })
         }};
     }
     let (c, stores) = crate::children::child_kinds!(own_all);

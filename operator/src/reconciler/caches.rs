@@ -3,6 +3,7 @@
 //! read these instead of the API server.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
@@ -37,6 +38,8 @@ macro_rules! stores {
             pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
             /// Timed on the Deployment watch, as it fills its cache.
             pub cold_starts: std::sync::Arc<ColdStarts>,
+            /// Children created and not yet in their cache.
+            pub unseen: std::sync::Arc<Unseen>,
         }
     };
 }
@@ -407,6 +410,7 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) -> Owned {
 }
 
 /// A child as the diff and the ownership check need it.
+#[derive(Clone, Debug, PartialEq)]
 pub(super) struct ObservedChild {
     /// Fingerprint of what the operator owns of it; None when it owns nothing.
     pub fingerprint: Option<u64>,
@@ -487,12 +491,32 @@ impl Stores {
         kind.required_crd().is_none_or(|crd| self.has_crd(crd))
     }
 
+    /// The child `kind` `ns`/`name` as cached, or as this operator created it when its watch
+    /// has not delivered it yet.
     pub(super) fn lookup(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
+        self.cached(kind, ns, name)
+            .or_else(|| self.unseen.get(kind, ns, name))
+    }
+
+    fn cached(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
         with_kind!(kind, self, |store, T| {
             Some(ObservedChild::of(&*store.get(
                 &ObjectRef::<<T as Cacheable>::Cached>::new(name).within(ns),
             )?))
         })
+    }
+
+    /// Remember that this operator created `kind` `ns`/`name` as `observed` says, until its
+    /// cache shows it.
+    pub(super) fn created(&self, kind: ChildKind, ns: &str, name: &str, observed: ObservedChild) {
+        let key = (kind, ns.to_string(), name.to_string());
+        self.unseen.lock().insert(key.clone(), observed);
+        // The watch may have delivered it before the create's answer came back. Looked at after
+        // the insert: the watch drops an entry after its cache took the event, so either it
+        // finds the entry or this finds the object.
+        if self.cached(kind, ns, name).is_some() {
+            self.unseen.lock().remove(&key);
+        }
     }
 
     /// The cached object `name` of type `K` in `ns`, if the app with `uid` controls it: status
@@ -528,6 +552,54 @@ impl Stores {
     }
 }
 
+/// Children this operator created that their watch has not delivered yet. A cache lags a
+/// create by moments (seconds under load), and a reconcile in between would take the child for
+/// missing and create it again; a read before each create cost a request per child. An entry
+/// goes once the cache has taken any event of that name (the create's own, or a delete that
+/// followed it) or a relist of the kind.
+#[derive(Default)]
+pub struct Unseen(std::sync::Mutex<HashMap<(ChildKind, String, String), ObservedChild>>);
+
+impl Unseen {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(ChildKind, String, String), ObservedChild>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, kind: ChildKind, ns: &str, name: &str) -> Option<ObservedChild> {
+        let unseen = self.lock();
+        if unseen.is_empty() {
+            return None;
+        }
+        unseen
+            .get(&(kind, ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// `event` of `kind`'s watch, once its cache has taken it.
+    pub fn watch_event<K: Resource>(&self, kind: ChildKind, event: &watcher::Event<K>) {
+        let mut unseen = self.lock();
+        if unseen.is_empty() {
+            return;
+        }
+        match event {
+            watcher::Event::Apply(obj)
+            | watcher::Event::Delete(obj)
+            | watcher::Event::InitApply(obj) => {
+                let ns = obj.meta().namespace.clone().unwrap_or_default();
+                let name = obj.meta().name.clone().unwrap_or_default();
+                unseen.remove(&(kind, ns, name));
+            }
+            // A relist replaced the cache: it is the truth again.
+            watcher::Event::InitDone => unseen.retain(|(k, _, _), _| *k != kind),
+            watcher::Event::Init => {}
+        }
+    }
+}
+
 /// Whether the app with `uid` is `obj`'s controller.
 pub(super) fn controlled_by<K: Resource>(obj: &K, uid: &str) -> bool {
     obj.owner_references()
@@ -547,11 +619,9 @@ pub(super) async fn fetch(
     name: &str,
 ) -> Result<Option<ObservedChild>> {
     let found = with_kind!(kind, stores, |_store, T| {
-        // A quorum read, not the API server's watch cache (resourceVersion 0): the cache here
-        // lags the apply that created the child by moments, and the watch cache may lag as
-        // much. A read from it then missed a child this operator had just created, and the
-        // reconcile applied it a second time (a quarter of the Services at N=1000 in `make
-        // bench`).
+        // A quorum read, not the API server's watch cache (resourceVersion 0): called when an
+        // apply that only creates found something there, which the watch cache may not show
+        // yet.
         Api::<T>::namespaced(client.clone(), ns)
             .get_opt(name)
             .await

@@ -324,8 +324,8 @@ async fn apply(
 ) -> Vec<String> {
     let uid = app.uid().unwrap_or_default();
     // The children of one app are independent requests: sent together, an app's five take one
-    // round trip instead of five (ten for new children, each read first), which is what set
-    // the pace of convergence while the API server had capacity left.
+    // round trip instead of five, which is what set the pace of convergence while the API
+    // server had capacity left.
     let requests: Vec<_> = desired
         .iter()
         .filter(|c| ctx.stores.serves(c.kind()))

@@ -34,9 +34,9 @@ impl Sent {
     }
 }
 
-/// Answers like an API server that accepts everything: applies echo the body, status patches
-/// return `app` with the new status, deletes succeed, reads find what `existing` holds by path
-/// and nothing else. Requests whose path contains the failing path get its code with a message.
+/// Answers like an API server that accepts everything: applies echo the body (those with a
+/// resource version conflict with what `existing` holds), status patches return `app` with the
+/// new status, deletes succeed, reads find what `existing` holds by path and nothing else. Requests whose path contains the failing path get its code with a message.
 async fn serve(
     mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
     sent: Arc<Mutex<Vec<Sent>>>,
@@ -69,6 +69,17 @@ async fn serve(
                 json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": code,
                        "reason": "Invalid",
                        "message": "admission webhook denied the request: images from this registry are not allowed"}),
+            )
+        } else if parts.method == Method::PATCH
+            && body["metadata"]["resourceVersion"].is_string()
+            && existing.iter().any(|(p, _)| *p == path)
+        {
+            // An apply with a resource version is conditional: another one is there.
+            (
+                409,
+                json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 409,
+                       "reason": "Conflict",
+                       "message": "the object has been modified; please apply your changes to the latest version and try again"}),
             )
         } else if parts.method == Method::GET {
             match existing.iter().find(|(p, _)| *p == path) {
@@ -130,25 +141,43 @@ macro_rules! caches {
         struct Caches {
             $($field: Writer<<$ty as caches::Cacheable>::Cached>,)*
             crds: Writer<PartialObjectMeta<CustomResourceDefinition>>,
+            unseen: Arc<caches::Unseen>,
         }
 
         fn caches() -> (Stores, Caches) {
             $(let $field = pair::<<$ty as caches::Cacheable>::Cached>();)*
             let crds = pair();
+            let unseen = Arc::new(caches::Unseen::default());
             (
-                Stores { $($field: $field.0,)* crds: crds.0, cold_starts: Default::default() },
-                Caches { $($field: $field.1,)* crds: crds.1 },
+                Stores { $($field: $field.0,)* crds: crds.0, cold_starts: Default::default(),
+                         unseen: unseen.clone() },
+                Caches { $($field: $field.1,)* crds: crds.1, unseen },
             )
         }
 
         impl Caches {
-            /// Put `value`, an object of `kind`, in its cache.
+            /// Put `value`, an object of `kind`, in its cache, as its watch would.
             fn put(&mut self, kind: ChildKind, value: Value) {
+                self.event(kind, value, false);
+            }
+
+            /// Take `value`, an object of `kind`, out of its cache, as its watch would.
+            fn remove(&mut self, kind: ChildKind, value: Value) {
+                self.event(kind, value, true);
+            }
+
+            fn event(&mut self, kind: ChildKind, value: Value, deleted: bool) {
                 match kind {
                     $(ChildKind::$kind => {
                         let obj: $ty = serde_json::from_value(value).unwrap();
                         let cached = caches::cache(obj, crate::labels::FIELD_MANAGER);
-                        self.$field.apply_watcher_event(&watcher::Event::Apply(cached))
+                        let event = if deleted {
+                            watcher::Event::Delete(cached)
+                        } else {
+                            watcher::Event::Apply(cached)
+                        };
+                        self.$field.apply_watcher_event(&event);
+                        self.unseen.watch_event(kind, &event);
                     })*
                 }
             }
@@ -482,6 +511,13 @@ async fn creation_applies_every_child_with_one_field_manager() {
             (format!("{DEPLOYMENTS}/shop-queue"), json!(0)),
         ]
     );
+    // Nothing read: each new child is an apply that only creates (its resource version no
+    // object has), so a same-named object already there is refused, not taken over.
+    assert!(
+        h.sent().iter().all(|s| s.method != Method::GET),
+        "{:?}",
+        h.sent().iter().map(Sent::describe).collect::<Vec<_>>()
+    );
     for sent in h.sent().iter().filter(|s| s.method == Method::PATCH) {
         assert_eq!(
             sent.content_type,
@@ -489,6 +525,14 @@ async fn creation_applies_every_child_with_one_field_manager() {
             "{}",
             sent.describe()
         );
+        if !sent.path.ends_with("/status") {
+            assert_eq!(
+                sent.body["metadata"]["resourceVersion"],
+                json!(writer::CREATE_ONLY),
+                "{}",
+                sent.describe()
+            );
+        }
         assert!(
             sent.query.contains("fieldManager=serverless-operator"),
             "{}",
@@ -503,6 +547,95 @@ async fn creation_applies_every_child_with_one_field_manager() {
     assert_eq!(condition(&status, "Stalled").status, "False");
     assert_eq!(status.url.as_deref(), Some("http://shop.prod.svc:8080"));
     assert_eq!(status.workers.as_deref(), Some("0/1"));
+}
+
+/// Requests to the app's children (not its status, not Events), as "METHOD path".
+fn child_requests(sent: Vec<Sent>) -> Vec<String> {
+    sent.iter()
+        .filter(|s| !s.path.ends_with("/status") && !s.path.starts_with(EVENTS))
+        .map(Sent::describe)
+        .collect()
+}
+
+/// The watches lag the creates of a reconcile (seconds under load): a reconcile in between
+/// takes the children it created for what it sent, and neither reads nor creates them again.
+/// Once a child's watch has delivered it, its cache is the truth again: deleted, it is created
+/// anew.
+#[tokio::test]
+async fn a_child_created_moments_ago_is_not_created_again() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let h = harness(stores, None).without_status_interval();
+    let app = app("img:1");
+    let children = children::desired(&app).unwrap();
+    h.reconcile(&app).await.unwrap();
+    assert_eq!(child_requests(h.take()).len(), children.len());
+
+    h.reconcile(&app).await.unwrap();
+    assert_eq!(child_requests(h.take()), Vec::<String>::new());
+
+    let master = &children[0];
+    assert_eq!(master.kind(), ChildKind::Deployment);
+    caches.store(master);
+    caches.remove(
+        ChildKind::Deployment,
+        json!({"metadata": {"name": "shop", "namespace": "prod"}}),
+    );
+    h.reconcile(&app).await.unwrap();
+    assert_eq!(
+        child_requests(h.take()),
+        [format!("PATCH {DEPLOYMENTS}/shop")]
+    );
+}
+
+/// The watch can deliver a child before the answer to its create comes back; the cache then
+/// already holds it, and nothing stays remembered that would hide its deletion later.
+#[test]
+fn a_child_the_watch_delivered_first_is_not_remembered() {
+    let (stores, mut caches) = caches();
+    let master = children::desired(&app("img:1")).unwrap().remove(0);
+    caches.store(&master);
+    let observed = stores
+        .lookup(ChildKind::Deployment, "prod", "shop")
+        .unwrap();
+    stores.created(ChildKind::Deployment, "prod", "shop", observed);
+
+    // Gone from the cache without a word to the memory of creates.
+    let gone: k8s_openapi::api::apps::v1::Deployment =
+        serde_json::from_value(json!({"metadata": {"name": "shop", "namespace": "prod"}})).unwrap();
+    caches
+        .deployments
+        .apply_watcher_event(&watcher::Event::Delete(caches::cache(gone, "m")));
+    assert_eq!(stores.lookup(ChildKind::Deployment, "prod", "shop"), None);
+}
+
+/// A relist of a kind makes its cache whole: what was created and not yet seen is forgotten
+/// for that kind, and only for that kind.
+#[test]
+fn a_relist_forgets_the_creates_of_its_kind() {
+    let (stores, caches) = caches();
+    let observed = |fingerprint| caches::ObservedChild {
+        fingerprint: Some(fingerprint),
+        replicas: None,
+        replicas_manager: None,
+        controller_uid: Some("app-uid".into()),
+        controller: Some("ServerlessApp shop".into()),
+    };
+    stores.created(ChildKind::Deployment, "prod", "shop", observed(1));
+    stores.created(ChildKind::Service, "prod", "shop", observed(2));
+    assert_eq!(
+        stores.lookup(ChildKind::Deployment, "prod", "shop"),
+        Some(observed(1))
+    );
+    caches.unseen.watch_event(
+        ChildKind::Deployment,
+        &watcher::Event::<caches::CachedDeployment>::InitDone,
+    );
+    assert_eq!(stores.lookup(ChildKind::Deployment, "prod", "shop"), None);
+    assert_eq!(
+        stores.lookup(ChildKind::Service, "prod", "shop"),
+        Some(observed(2))
+    );
 }
 
 #[tokio::test]
@@ -1009,23 +1142,32 @@ async fn a_same_named_object_without_the_labels_is_not_adopted() {
             .contains("Service shop already exists and is not controlled by this ServerlessApp (it has no controller)"),
         "{err}"
     );
-    let writes = h.writes();
-    assert!(
-        !writes.contains(&format!("PATCH {SERVICES}/shop")),
-        "{writes:?}"
+    // One conditional apply reached their Service and failed; nothing else was sent to it but
+    // the read that named its holder.
+    let to_theirs: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter(|s| s.path == format!("{SERVICES}/shop"))
+        .collect();
+    assert_eq!(
+        to_theirs.iter().map(Sent::describe).collect::<Vec<_>>(),
+        [
+            format!("PATCH {SERVICES}/shop"),
+            format!("GET {SERVICES}/shop")
+        ]
     );
-    // The rest of the app is still applied, each child after a read that found nothing.
+    assert_eq!(
+        to_theirs[0].body["metadata"]["resourceVersion"],
+        json!(writer::CREATE_ONLY)
+    );
+    // The rest of the app is still created, without a read.
+    let writes = h.writes();
     assert!(
         writes.contains(&format!("PATCH {DEPLOYMENTS}/shop")),
         "{writes:?}"
     );
-    let reads: Vec<_> = h
-        .sent()
-        .iter()
-        .filter(|s| s.method == Method::GET)
-        .map(Sent::describe)
-        .collect();
-    assert_eq!(reads.len(), 5, "{reads:?}");
+    let reads = h.sent().iter().filter(|s| s.method == Method::GET).count();
+    assert_eq!(reads, 1);
     assert_eq!(condition(&h.status_written(), "Stalled").reason, "NotOwned");
 
     // No watch event tells when the object is gone, so the retry does not back off past

@@ -29,27 +29,79 @@ pub(super) async fn apply_if_changed(
 ) -> Result<bool> {
     let kind = child.kind();
     let name = child.name();
-    let mut body = child.to_json()?;
-    let observed = match ctx.stores.lookup(kind, ns, &name) {
-        Some(observed) => Some(observed),
-        // One read per child not created yet: what keeps a force-apply from taking over
-        // (adopting) someone else's object of the same name.
-        None => {
-            let manager = &ctx.settings.field_manager;
-            caches::fetch(&ctx.client, &ctx.stores, manager, kind, ns, &name).await?
+    let body = child.to_json()?;
+    match ctx.stores.lookup(kind, ns, &name) {
+        Some(observed) => {
+            apply_unless_current(ctx, app, ns, uid, kind, &name, body, observed).await
         }
-    };
-    diff::hold_replicas(
-        &mut body,
-        observed
-            .as_ref()
-            .map(|o| (o.replicas, o.replicas_manager.as_deref())),
-        &ctx.settings.field_manager,
-        app.min_replicas_of(&name),
-    );
-    apply_unless_current(ctx, app, ns, uid, kind, &name, &body, observed).await
+        None => create(ctx, app, ns, uid, kind, &name, body).await,
+    }
 }
 
+/// Resource version of the apply that creates a child: one no object has (etcd revisions are
+/// signed 64-bit), so the apply only ever creates. An object already there, which the caches do
+/// not show because it lacks the app's labels, fails it with 409 Conflict instead of being
+/// taken over (adopted) by a forced apply; a create-if-absent costs no read before it.
+pub(super) const CREATE_ONLY: &str = "18446744073709551615";
+
+/// Create a child the caches do not show. When something of that name is there after all (409),
+/// read it: someone else's object is refused, the operator's own (created moments ago, the
+/// watch behind) is applied as usual.
+async fn create(
+    ctx: &Context,
+    app: &ServerlessApp,
+    ns: &str,
+    uid: &str,
+    kind: ChildKind,
+    name: &str,
+    desired: Value,
+) -> Result<bool> {
+    let manager = &ctx.settings.field_manager;
+    let mut body = desired.clone();
+    diff::hold_replicas(&mut body, None, manager, app.min_replicas_of(name));
+    let mut request = body.clone();
+    request["metadata"]["resourceVersion"] = CREATE_ONLY.into();
+    match send(ctx, kind, ns, name, &request).await {
+        Ok(()) => {
+            let replicas = body["spec"]["replicas"]
+                .as_i64()
+                .and_then(|r| i32::try_from(r).ok());
+            ctx.stores.created(
+                kind,
+                ns,
+                name,
+                caches::ObservedChild {
+                    fingerprint: Some(diff::fingerprint(&body)),
+                    replicas,
+                    replicas_manager: replicas.map(|_| manager.clone()),
+                    controller_uid: Some(uid.to_string()),
+                    controller: Some(format!("{KIND} {}", app.name_any())),
+                },
+            );
+            Ok(true)
+        }
+        Err(Error::Apply {
+            source: kube::Error::Api(status),
+            ..
+        }) if status.code == 409 => {
+            match caches::fetch(&ctx.client, &ctx.stores, manager, kind, ns, name).await? {
+                Some(observed) => {
+                    apply_unless_current(ctx, app, ns, uid, kind, name, desired, observed).await
+                }
+                // Gone again meanwhile: the retry creates it.
+                None => Err(Error::Apply {
+                    kind: kind.as_str(),
+                    name: name.to_string(),
+                    source: kube::Error::Api(status),
+                }),
+            }
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Apply `desired` to the child `observed` shows, unless it is not the app's (refused) or
+/// already matches. Returns whether it wrote.
 #[allow(clippy::too_many_arguments)]
 async fn apply_unless_current(
     ctx: &Context,
@@ -58,38 +110,46 @@ async fn apply_unless_current(
     uid: &str,
     kind: ChildKind,
     name: &str,
-    body: &Value,
-    observed: Option<caches::ObservedChild>,
+    mut body: Value,
+    observed: caches::ObservedChild,
 ) -> Result<bool> {
-    let name = name.to_string();
-    if let Some(observed) = observed {
-        if observed.controller_uid.as_deref() != Some(uid) {
-            return Err(Error::NotOwned {
-                kind: kind.as_str(),
-                name,
-                holder: observed
-                    .controller
-                    .map_or("it has no controller".into(), |c| {
-                        format!("controlled by {c}")
-                    }),
-            });
-        }
-        if observed.fingerprint == Some(diff::fingerprint(body)) {
-            debug!(%ns, app = %app.name_any(), kind = kind.as_str(), %name, "up to date");
-            return Ok(false);
-        }
+    if observed.controller_uid.as_deref() != Some(uid) {
+        return Err(Error::NotOwned {
+            kind: kind.as_str(),
+            name: name.to_string(),
+            holder: observed
+                .controller
+                .map_or("it has no controller".into(), |c| {
+                    format!("controlled by {c}")
+                }),
+        });
     }
-    let writer = ctx.writer(ns, kind, &name)?;
+    diff::hold_replicas(
+        &mut body,
+        Some((observed.replicas, observed.replicas_manager.as_deref())),
+        &ctx.settings.field_manager,
+        app.min_replicas_of(name),
+    );
+    if observed.fingerprint == Some(diff::fingerprint(&body)) {
+        debug!(%ns, app = %app.name_any(), kind = kind.as_str(), %name, "up to date");
+        return Ok(false);
+    }
+    send(ctx, kind, ns, name, &body).await?;
+    Ok(true)
+}
+
+/// Server-side apply `body`, the child `kind` `ns`/`name`, with the operator's field manager.
+async fn send(ctx: &Context, kind: ChildKind, ns: &str, name: &str, body: &Value) -> Result<()> {
+    let writer = ctx.writer(ns, kind, name)?;
     with_kind!(kind, ctx.stores, |_store, T| {
-        apply::<T>(&writer, &ctx.settings.field_manager, ns, &name, body)
+        apply::<T>(&writer, &ctx.settings.field_manager, ns, name, body)
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.as_str(),
-                name: name.clone(),
+                name: name.to_string(),
                 source,
             })
-    })?;
-    Ok(true)
+    })
 }
 
 async fn apply<K>(
