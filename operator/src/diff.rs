@@ -8,8 +8,10 @@
 //! holding whole pod templates in memory.
 
 use std::hash::Hasher;
+use std::io::Write;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use serde::Serialize;
 use serde_json::Value;
 
 /// Annotation holding the hash of the desired object the operator last applied.
@@ -18,9 +20,30 @@ pub const HASH_ANNOTATION: &str = "serverless-operator.dev/desired-hash";
 /// Stable hash of a desired object (FNV-1a over its canonical JSON; `serde_json` maps are sorted,
 /// so the text is canonical). Stable across builds, so the golden files are too.
 pub fn desired_hash(object: &Value) -> String {
-    let mut hasher = fnv::FnvHasher::default();
-    hasher.write(object.to_string().as_bytes());
-    format!("{:016x}", hasher.finish())
+    let mut hasher = Hashing::default();
+    write_json(&mut hasher, object);
+    format!("{:016x}", hasher.0.finish())
+}
+
+/// FNV-1a over text written to it, a byte at a time, so the text is hashed as it is written
+/// instead of being built first (the hashes run on every reconcile of every child).
+#[derive(Default)]
+struct Hashing(fnv::FnvHasher);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `value` as `serde_json` writes it, to `out`.
+fn write_json<T: Serialize + ?Sized>(out: &mut Hashing, value: &T) {
+    // Writing to a hasher cannot fail, nor can serializing JSON values, strings or numbers.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// Stamp the hash of `object` (computed without the annotation) into its annotations.
@@ -95,10 +118,81 @@ pub fn replicas_manager(managed: &[ManagedFieldsEntry]) -> Option<String> {
 /// resource quantities too ("0.5" and "500m", "1024Mi" and "1Gi": the API server canonicalizes
 /// them).
 pub fn fingerprint(object: &Value) -> u64 {
-    let normal = normalize(without_identity(object)).unwrap_or(Value::Null);
-    let mut hasher = fnv::FnvHasher::default();
-    hasher.write(normal.to_string().as_bytes());
-    hasher.finish()
+    // The text `normalize(without_identity(object))` would print, written as it is walked.
+    let mut hasher = Hashing::default();
+    let identity = |key: &str| matches!(key, "apiVersion" | "kind" | "status");
+    match object {
+        Value::Object(map) if map.contains_key("metadata") => {
+            let mut metadata = map["metadata"].clone();
+            if let Some(meta) = metadata.as_object_mut() {
+                meta.remove("name");
+                meta.remove("namespace");
+            }
+            let fields = map.iter().filter(|(k, _)| !identity(k)).map(|(k, v)| {
+                let v = if k == "metadata" { &metadata } else { v };
+                (k, v)
+            });
+            write_normal_fields(&mut hasher, fields.collect());
+        }
+        Value::Object(map) => {
+            write_normal_fields(
+                &mut hasher,
+                map.iter().filter(|(k, _)| !identity(k)).collect(),
+            );
+        }
+        other => write_normal(&mut hasher, other),
+    }
+    hasher.0.finish()
+}
+
+/// Whether [`normalize`] leaves nothing of `value`.
+fn is_void(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.values().all(is_void),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// What [`normalize`] makes of `value` (null when nothing), written as JSON.
+fn write_normal(out: &mut Hashing, value: &Value) {
+    match value {
+        Value::Object(map) => write_normal_fields(out, map.iter().collect()),
+        Value::Array(items) if !items.is_empty() => {
+            let _ = out.write_all(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    let _ = out.write_all(b",");
+                }
+                write_normal(out, item);
+            }
+            let _ = out.write_all(b"]");
+        }
+        Value::String(s) => match quantity_nanos(s) {
+            Some(n) => write_json(out, &format!("{QUANTITY_MARK}{n}")),
+            None => write_json(out, s),
+        },
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => write_json(out, &(f as i64)),
+            _ => write_json(out, n),
+        },
+        Value::Bool(b) => write_json(out, b),
+        Value::Null | Value::Array(_) => write_json(out, &Value::Null),
+    }
+}
+
+/// An object of `fields` (in key order), its void ones left out; null when all are.
+fn write_normal_fields(out: &mut Hashing, fields: Vec<(&String, &Value)>) {
+    let mut first = true;
+    for (key, value) in fields.into_iter().filter(|(_, v)| !is_void(v)) {
+        let _ = out.write_all(if first { b"{" } else { b"," });
+        first = false;
+        write_json(out, key);
+        let _ = out.write_all(b":");
+        write_normal(out, value);
+    }
+    let _ = out.write_all(if first { b"null" } else { b"}" });
 }
 
 /// `object` without what names it (`apiVersion`, `kind`, name, namespace) and its status.
@@ -338,6 +432,49 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The fingerprint hashes the text `normalize(without_identity(..))` prints, written as the
+    /// object is walked: checked against that text on every child of the app with every field
+    /// set, on each child's owned part, and on the edge cases of what normalizing drops.
+    #[test]
+    fn the_fingerprint_hashes_the_normalized_text() {
+        let printed = |v: &Value| {
+            let normal = normalize(without_identity(v)).unwrap_or(Value::Null);
+            let mut hasher = fnv::FnvHasher::default();
+            hasher.write(normal.to_string().as_bytes());
+            hasher.finish()
+        };
+        let app: crate::api::ServerlessApp =
+            serde_json::from_value(crate::testing::cases::valid()).unwrap();
+        let mut values: Vec<Value> = crate::children::desired(&app)
+            .unwrap()
+            .iter()
+            .map(|c| c.to_json().unwrap())
+            .collect();
+        values.push(owned_part(&values[0], &fields()));
+        values.extend([
+            json!(null),
+            json!({}),
+            json!([]),
+            json!("250m"),
+            json!({"metadata": {"name": "x", "namespace": "y"}, "kind": "K", "status": {"a": 1}}),
+            json!({"metadata": {"name": "x", "labels": {}}, "spec": {"a": null, "b": {"c": {}}}}),
+            json!({"metadata": "odd", "spec": [[], {}, null, {"a": []}, [{}]]}),
+            json!({"spec": {"cpu": "0.5", "memory": "1Gi", "n": 2.0, "f": 2.5, "big": 1e16,
+                            "neg": -3, "t": true, "s": "a\"b\n\u{1}"}}),
+        ]);
+        for value in &values {
+            assert_eq!(fingerprint(value), printed(value), "{value}");
+        }
+        let hash = |v: &Value| {
+            let mut hasher = fnv::FnvHasher::default();
+            hasher.write(v.to_string().as_bytes());
+            format!("{:016x}", hasher.finish())
+        };
+        for value in &values {
+            assert_eq!(desired_hash(value), hash(value), "{value}");
+        }
+    }
 
     /// What the API server records for the operator after it applies `desired` below:
     /// containers and env keyed by name, ports by port and protocol, `args` atomic.
