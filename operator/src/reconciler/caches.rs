@@ -410,7 +410,7 @@ fn slim_down<K: Cacheable>(obj: &mut K, manager: &str) -> Owned {
 }
 
 /// A child as the diff and the ownership check need it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub(super) struct ObservedChild {
     /// Fingerprint of what the operator owns of it; None when it owns nothing.
     pub fingerprint: Option<u64>,

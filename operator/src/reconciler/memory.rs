@@ -38,6 +38,9 @@ struct AppMemory {
     progress_slot: Option<tokio::time::Instant>,
     /// Whether the operator changed its children (told in an Event) since it was last Ready.
     changed: bool,
+    /// The state of the app and its cached children when all were last found up to date; see
+    /// `super::apply`.
+    checked: Option<u64>,
 }
 
 /// An app's uid and `metadata.generation`: one version of its spec.
@@ -97,6 +100,15 @@ impl Memory {
     /// Forget an app that is gone.
     pub(super) fn forget(&self, app: &Key) {
         self.lock().remove(app);
+    }
+
+    /// The state in which every child of the app was last found up to date.
+    pub(super) fn checked(&self, app: &ServerlessApp) -> Option<u64> {
+        self.read(app, |m| m.checked).flatten()
+    }
+
+    pub(super) fn mark_checked(&self, app: &ServerlessApp, state: u64) {
+        self.update(app, |m| m.checked = Some(state));
     }
 
     pub(super) fn failures(&self, app: &ServerlessApp) -> u32 {

@@ -33,6 +33,7 @@ use crate::labels::FIELD_MANAGER;
 use crate::limits::Limits;
 use crate::metrics::{Metrics, ScalerLabels};
 use crate::status::{self, Observed, Stall};
+use caches::ObservedChild;
 pub use caches::Stores;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use memory::{Memory, PruneMark};
@@ -323,13 +324,25 @@ async fn apply(
     failure: &mut Option<Error>,
 ) -> Vec<String> {
     let uid = app.uid().unwrap_or_default();
+    let children: Vec<(&Child, Option<ObservedChild>)> = desired
+        .iter()
+        .filter(|c| ctx.stores.serves(c.kind()))
+        .map(|c| (c, ctx.stores.lookup(c.kind(), ns, &c.name())))
+        .collect();
+    // Every watch event of a child reconciles its app, a dozen per app while it converges.
+    // When neither the app nor what the caches show of its children changed since all were
+    // found up to date, none can differ: the children are not encoded and fingerprinted
+    // again, which was most of a reconcile's work.
+    let state = checked_state(app, &children);
+    if ctx.memory.checked(app) == Some(state) {
+        return Vec::new();
+    }
     // The children of one app are independent requests: sent together, an app's five take one
     // round trip instead of five, which is what set the pace of convergence while the API
     // server had capacity left.
-    let requests: Vec<_> = desired
-        .iter()
-        .filter(|c| ctx.stores.serves(c.kind()))
-        .map(|child| apply_child(ctx, app, ns, &uid, child))
+    let requests: Vec<_> = children
+        .into_iter()
+        .map(|(child, observed)| apply_child(ctx, app, ns, &uid, child, observed))
         .collect();
     let results: Vec<_> = stream::iter(requests)
         .buffered(CHILD_REQUESTS_AT_ONCE)
@@ -346,7 +359,28 @@ async fn apply(
             }
         }
     }
+    // Only a check that found everything as desired vouches for its state: after a write, the
+    // watch brings the child's new version, and the next reconcile checks that.
+    if applied.is_empty() && failure.is_none() {
+        ctx.memory.mark_checked(app, state);
+    }
     applied
+}
+
+/// The app's version (its spec, labels and annotations, and its status) and what the caches
+/// show of each of its children, as one hash.
+fn checked_state(app: &ServerlessApp, children: &[(&Child, Option<ObservedChild>)]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = fnv::FnvHasher::default();
+    app.metadata.uid.hash(&mut hasher);
+    app.metadata.generation.hash(&mut hasher);
+    app.metadata.resource_version.hash(&mut hasher);
+    for (child, observed) in children {
+        child.kind().hash(&mut hasher);
+        child.name().hash(&mut hasher);
+        observed.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 async fn apply_child<'a>(
@@ -355,8 +389,12 @@ async fn apply_child<'a>(
     ns: &str,
     uid: &str,
     child: &'a Child,
+    observed: Option<ObservedChild>,
 ) -> (&'a Child, Result<bool>) {
-    (child, apply_if_changed(ctx, app, ns, uid, child).await)
+    (
+        child,
+        apply_if_changed(ctx, app, ns, uid, child, observed).await,
+    )
 }
 
 /// Log and publish one Event for the objects a reconcile wrote, if any.

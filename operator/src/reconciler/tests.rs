@@ -904,6 +904,65 @@ async fn a_hand_edit_of_an_owned_field_is_restored() {
     );
 }
 
+/// A reconcile that finds every child up to date remembers the state it checked and does not
+/// check it again; a hand edit that the watch brings, a new version of the app, and a child
+/// deleted are each still applied.
+#[tokio::test]
+async fn what_changes_after_a_clean_check_is_applied() {
+    let (stores, mut caches) = caches();
+    caches.install_keda();
+    let app = app("img:1");
+    caches.store_all(&app);
+    let h = harness(stores, None);
+    h.reconcile(&app).await.unwrap();
+    h.reconcile(&app).await.unwrap();
+    assert_eq!(child_requests(h.take()), Vec::<String>::new());
+
+    let children = children::desired(&app).unwrap();
+    let Some(Child::HorizontalPodAutoscaler(mut hpa)) = children
+        .iter()
+        .find(|c| c.kind() == ChildKind::HorizontalPodAutoscaler)
+        .cloned()
+    else {
+        panic!("no hpa")
+    };
+    hpa.spec.max_replicas = 50;
+    caches.store(&Child::HorizontalPodAutoscaler(hpa));
+    h.reconcile(&app).await.unwrap();
+    assert_eq!(child_requests(h.take()), [format!("PATCH {HPAS}/shop")]);
+
+    // The watch brings the restored HPA; then the app gets a new image.
+    caches.store_all(&app);
+    h.reconcile(&app).await.unwrap();
+    assert_eq!(child_requests(h.take()), Vec::<String>::new());
+    let mut updated = app_at("img:2", 4);
+    updated.metadata.resource_version = Some("8".into());
+    h.reconcile(&updated).await.unwrap();
+    let mut sent = child_requests(h.take());
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            format!("PATCH {DEPLOYMENTS}/shop"),
+            format!("PATCH {DEPLOYMENTS}/shop-queue")
+        ]
+    );
+
+    // The watch brings both; then the master's Deployment is deleted.
+    caches.store_all(&updated);
+    h.reconcile(&updated).await.unwrap();
+    assert_eq!(child_requests(h.take()), Vec::<String>::new());
+    caches.remove(
+        ChildKind::Deployment,
+        json!({"metadata": {"name": "shop", "namespace": "prod"}}),
+    );
+    h.reconcile(&updated).await.unwrap();
+    assert_eq!(
+        child_requests(h.take()),
+        [format!("PATCH {DEPLOYMENTS}/shop")]
+    );
+}
+
 #[tokio::test]
 async fn removed_children_are_pruned_and_others_left_alone() {
     let (stores, mut caches) = caches();

@@ -19,18 +19,20 @@ use crate::diff;
 use crate::error::{Error, Result};
 use crate::status::{self, Observed};
 
-/// Apply `child` unless the cache shows it already matches. Returns whether it wrote.
+/// Apply `child` unless `observed`, what the caches show of it, already matches. Returns
+/// whether it wrote.
 pub(super) async fn apply_if_changed(
     ctx: &Context,
     app: &ServerlessApp,
     ns: &str,
     uid: &str,
     child: &Child,
+    observed: Option<caches::ObservedChild>,
 ) -> Result<bool> {
     let kind = child.kind();
     let name = child.name();
     let body = child.to_json()?;
-    match ctx.stores.lookup(kind, ns, &name) {
+    match observed {
         Some(observed) => {
             apply_unless_current(ctx, app, ns, uid, kind, &name, body, observed).await
         }
