@@ -122,23 +122,22 @@ pub fn fingerprint(object: &Value) -> u64 {
     let mut hasher = Hashing::default();
     let identity = |key: &str| matches!(key, "apiVersion" | "kind" | "status");
     match object {
-        Value::Object(map) if map.contains_key("metadata") => {
-            let mut metadata = map["metadata"].clone();
-            if let Some(meta) = metadata.as_object_mut() {
-                meta.remove("name");
-                meta.remove("namespace");
-            }
+        Value::Object(map) => {
+            let metadata = map.get("metadata").map(|metadata| {
+                let mut metadata = metadata.clone();
+                if let Some(meta) = metadata.as_object_mut() {
+                    meta.remove("name");
+                    meta.remove("namespace");
+                }
+                metadata
+            });
             let fields = map.iter().filter(|(k, _)| !identity(k)).map(|(k, v)| {
-                let v = if k == "metadata" { &metadata } else { v };
-                (k, v)
+                match (k.as_str(), &metadata) {
+                    ("metadata", Some(metadata)) => (k, metadata),
+                    _ => (k, v),
+                }
             });
             write_normal_fields(&mut hasher, fields.collect());
-        }
-        Value::Object(map) => {
-            write_normal_fields(
-                &mut hasher,
-                map.iter().filter(|(k, _)| !identity(k)).collect(),
-            );
         }
         other => write_normal(&mut hasher, other),
     }
