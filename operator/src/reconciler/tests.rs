@@ -36,7 +36,8 @@ impl Sent {
 
 /// Answers like an API server that accepts everything: applies echo the body (those with a
 /// resource version conflict with what `existing` holds), status patches return `app` with the
-/// new status, deletes succeed, reads find what `existing` holds by path and nothing else. Requests whose path contains the failing path get its code with a message.
+/// new status, deletes succeed, reads find what `existing` holds by path and nothing else.
+/// Requests whose path contains the failing path get its code with a message.
 async fn serve(
     mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
     sent: Arc<Mutex<Vec<Sent>>>,
