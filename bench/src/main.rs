@@ -10,7 +10,8 @@
 //! (`RUST_LOG` of the operator, default `info`), `BENCH_SKIP_BASELINE=1`, `BENCH_OUT` (default
 //! `target/bench/results.json`), `BENCH_PROFILE_SECONDS` (a kube-apiserver CPU profile over the
 //! first that many seconds of each phase's convergence, in `target/bench/profiles/`; 0, the
-//! default, takes none).
+//! default, takes none), `BENCH_FRESH_CLUSTER` (`0` keeps the cluster's state from one phase
+//! to the next; by default each phase starts on a restarted control plane with an empty etcd).
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -65,6 +66,8 @@ struct Settings {
     out: PathBuf,
     clk_tck: f64,
     profile: Duration,
+    /// The cluster's directory, when each phase restarts the cluster with an empty etcd.
+    fresh_cluster: Option<PathBuf>,
 }
 
 impl Settings {
@@ -105,6 +108,11 @@ impl Settings {
                 .unwrap_or_else(|_| repo().join("target/bench/results.json")),
             clk_tck,
             profile: Duration::from_secs(env_or("BENCH_PROFILE_SECONDS", 0)),
+            // The Makefile runs the bench with the cluster scripts' settings in its environment.
+            fresh_cluster: std::env::var("CLUSTER_DIR")
+                .ok()
+                .filter(|_| env_or("BENCH_FRESH_CLUSTER", 1) == 1)
+                .map(PathBuf::from),
         }
     }
 }
@@ -276,6 +284,43 @@ async fn delete_namespace(admin: &Client, name: &str, timeout: Duration) -> f64 
         }
     }
     start.elapsed().as_secs_f64()
+}
+
+/// Before a phase: restart the control plane on an empty etcd, so that no phase runs on what
+/// the ones before it left (the history of deleted objects, a grown etcd file, the API server's
+/// and kube-controller-manager's heaps and caches). On a cluster kept from phase to phase, the
+/// phases ran slower one after the other: the same baseline took 145.8, 171.5, 186.5 and
+/// 192.8 s in four rounds of one run. Returns a client of the new cluster.
+async fn fresh_cluster(s: &Settings, admin: Client) -> Client {
+    let Some(dir) = &s.fresh_cluster else {
+        return admin;
+    };
+    let start = Instant::now();
+    let script = |name: &str| {
+        let log = dir.join("logs/bench-restart.log");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("restart log");
+        let status = Command::new(repo().join("e2e/cluster").join(name))
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .status()
+            .unwrap_or_else(|e| panic!("running {name}: {e}"));
+        assert!(status.success(), "{name} failed; see {}", log.display());
+    };
+    script("down.sh");
+    match std::fs::remove_dir_all(dir.join("etcd")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("removing etcd's data: {e}"),
+    }
+    script("up.sh");
+    let admin = admin_client().await;
+    install_crds(&admin, false).await;
+    eprintln!("  fresh cluster in {:.1}s", start.elapsed().as_secs_f64());
+    admin
 }
 
 /// Delete the namespaces an interrupted run left behind: the operator watches all namespaces,
@@ -1123,7 +1168,7 @@ fn write_results(s: &Settings, started: u64, results: &[Value], partial: Option<
 #[tokio::main]
 async fn main() {
     let s = Settings::from_env();
-    let admin = admin_client().await;
+    let mut admin = admin_client().await;
     install_crds(&admin, false).await;
     remove_leftovers(&admin, s.timeout).await;
     let started = SystemTime::now()
@@ -1134,6 +1179,7 @@ async fn main() {
     let mut results = Vec::new();
     for &n in &s.sizes {
         eprintln!("== N={n}: operator");
+        admin = fresh_cluster(&s, admin).await;
         let operator = run_operator(&s, &admin, n, 1, &tag).await;
         write_results(
             &s,
@@ -1145,6 +1191,7 @@ async fn main() {
             Value::Null
         } else {
             eprintln!("== N={n}: baseline");
+            admin = fresh_cluster(&s, admin).await;
             run_baseline(&s, &admin, n, &tag).await
         };
         // The ratio moves between runs on a shared machine (the baseline by up to 20%): more
@@ -1153,7 +1200,9 @@ async fn main() {
         for k in 1..if s.skip_baseline { 1 } else { s.rounds } {
             let (o, b, order) = if k % 2 == 1 {
                 eprintln!("== N={n}: round {}, baseline first", k + 1);
+                admin = fresh_cluster(&s, admin).await;
                 let b = run_baseline(&s, &admin, n, &tag).await;
+                admin = fresh_cluster(&s, admin).await;
                 (
                     run_operator(&s, &admin, n, 1, &tag).await,
                     b,
@@ -1161,7 +1210,9 @@ async fn main() {
                 )
             } else {
                 eprintln!("== N={n}: round {}, operator first", k + 1);
+                admin = fresh_cluster(&s, admin).await;
                 let o = run_operator(&s, &admin, n, 1, &tag).await;
+                admin = fresh_cluster(&s, admin).await;
                 (o, run_baseline(&s, &admin, n, &tag).await, "operator first")
             };
             rounds.push(round(&o, &b, order));
@@ -1169,6 +1220,7 @@ async fn main() {
         let ratio = median(rounds.iter().map(|r| f(&r["ratio"])).collect());
         let sharded = if s.sharded_sizes.contains(&n) {
             eprintln!("== N={n}: operator in {} shards", s.shards);
+            admin = fresh_cluster(&s, admin).await;
             run_operator(&s, &admin, n, s.shards, &tag).await
         } else {
             Value::Null
