@@ -323,6 +323,17 @@ async fn fresh_cluster(s: &Settings, admin: Client) -> Client {
     admin
 }
 
+/// After a phase: delete its namespace and time it, unless the next phase starts on a new
+/// cluster anyway (None then).
+async fn finish_phase(s: &Settings, admin: &Client, ns: &str) -> Option<f64> {
+    if s.fresh_cluster.is_some() {
+        return None;
+    }
+    let delete_s = delete_namespace(admin, ns, s.timeout).await;
+    eprintln!("  namespace {ns} deleted in {delete_s:.1}s");
+    Some(delete_s)
+}
+
 /// Delete the namespaces an interrupted run left behind: the operator watches all namespaces,
 /// so their apps and children would count in every figure of this run.
 async fn remove_leftovers(admin: &Client, timeout: Duration) {
@@ -852,8 +863,7 @@ async fn run_operator(s: &Settings, admin: &Client, n: usize, shards: usize, tag
         })
         .collect();
     drop(operators);
-    let delete_s = delete_namespace(admin, &ns, s.timeout).await;
-    eprintln!("  namespace {ns} deleted in {delete_s:.1}s");
+    let delete_s = finish_phase(s, admin, &ns).await;
 
     let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     json!({
@@ -995,8 +1005,7 @@ async fn run_baseline(s: &Settings, admin: &Client, n: usize, tag: &str) -> Valu
     let profile = profile.await.unwrap_or(Value::Null);
     deps_task.abort();
     let writes = audit_writes(&s.audit_log, offset, &user);
-    let delete_s = delete_namespace(admin, &ns, s.timeout).await;
-    eprintln!("  namespace {ns} deleted in {delete_s:.1}s");
+    let delete_s = finish_phase(s, admin, &ns).await;
     json!({
         "namespace": ns,
         "identity": user,
@@ -1170,7 +1179,10 @@ async fn main() {
     let s = Settings::from_env();
     let mut admin = admin_client().await;
     install_crds(&admin, false).await;
-    remove_leftovers(&admin, s.timeout).await;
+    if s.fresh_cluster.is_none() {
+        // Otherwise each phase's new cluster starts without them.
+        remove_leftovers(&admin, s.timeout).await;
+    }
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
